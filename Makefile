@@ -1,0 +1,37 @@
+# Two commands for a researcher: `make demo` and `make test`. `make install` sets up alone.
+# torch is pinned and installed first so pip never resolves a CUDA build on its own;
+# RecBole is installed without its declared dependencies (they pin Ray <= 2.6.3, which has
+# no wheels for Python >= 3.12 and breaks on numpy 2); its real runtime needs are ours.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+TORCH_VERSION ?= 2.13.0
+# Elsewhere, a CPU-only index keeps CUDA packages out, e.g.:
+#   make install TORCH_PIP_ARGS="--index-url https://download.pytorch.org/whl/cpu"
+TORCH_PIP_ARGS ?=
+RECBOLE_VERSION ?= 1.2.1
+
+.PHONY: install demo test perf clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==$(TORCH_VERSION) $(TORCH_PIP_ARGS)
+	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q --no-deps recbole==$(RECBOLE_VERSION)
+	$(VENV)/bin/recsys doctor > /dev/null || $(VENV)/bin/recsys doctor
+	touch $@
+
+demo: install
+	$(VENV)/bin/recsys demo
+
+test: install
+	$(PY) -m pytest
+
+perf: install
+	$(VENV)/bin/recsys perf prepare --dataset ml-100k
+
+clean:
+	rm -rf $(VENV) build *.egg-info

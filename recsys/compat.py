@@ -1,0 +1,242 @@
+"""Every workaround that makes RecBole 1.2.1 run on today's stack, in one place.
+
+RecBole 1.2.1 (2023) predates numpy 2, torch >= 2.6, scipy >= 1.17 and pandas 3.
+Rather than pinning the whole stack to 2021, ``apply()`` (called on ``import recsys``)
+patches the few spots that break. Patches that touch RecBole are installed as
+post-import hooks, so ``import recsys`` stays cheap and never imports torch or
+RecBole itself; they take effect the moment RecBole's module is imported, whether
+by us or by user code.
+
+The breakages (numbers as in ``shared/design.md``):
+
+1. ``recbole.quick_start`` imports Ray; we never import it, and RecBole is installed
+   with ``--no-deps`` (see README). Nothing to patch here.
+2. numpy 2 removed ``np.float``/``np.int``/... and ``np.float_``; RecBole's
+   ``Config.compatibility_settings`` reads ``np.float_`` (AttributeError) and its
+   metrics/layers use ``np.float`` and ``np.long``. We restore the 1.x meanings of the
+   aliases (``np.float is float`` ...) and make ``compatibility_settings`` a no-op.
+3. torch >= 2.6 loads checkpoints with ``weights_only=True``; RecBole pickles its whole
+   ``Config`` object into every checkpoint, so ``Trainer.evaluate(load_best_model=True)``
+   fails. We make ``Trainer._save_checkpoint`` write only tensors and plain values (the
+   config as a dict of primitives), which loads under ``weights_only=True`` untouched.
+4. pandas 3 copy-on-write turns RecBole's ``fillna(inplace=True)`` into a silent no-op:
+   ``pandas<3`` is pinned, and importing RecBole under pandas 3 raises a clear error.
+5. scipy >= 1.17 ``dok_matrix`` lost the private ``_update`` that LightGCN, NGCF, NCL,
+   GCMC, SpectralCF, KGIN and MCCLK call: we restore it (a plain dict update, as before).
+6. ``recbole/model/sequential_recommender/sine.py`` switches on
+   ``torch.autograd.set_detect_anomaly(True)`` for the whole process (14-45% slower
+   training): we switch it off right after that module is imported.
+7. ``get_model`` cannot find external classes: the bridge passes the class itself to
+   ``Config(model=cls)``. Nothing to patch.
+8. ``Config`` ignores ``data_path`` for a dataset named ``ml-100k`` (it always reads
+   its bundled copy): an explicit ``data_path`` is honoured.
+9. RecBole writes TensorBoard logs into ``./log_tensorboard`` of the current directory:
+   we redirect them into the recsys cache directory.
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import importlib.util
+import os
+import sys
+import threading
+from pathlib import Path
+from typing import Callable
+
+#: Names of the patches that are active, for ``recsys doctor`` and provenance.
+ACTIVE: dict[str, str] = {}
+
+_NUMPY_ALIASES = {
+    "float": float,
+    "int": int,
+    "complex": complex,
+    "object": object,
+    "str": str,
+    "unicode": str,
+}
+
+
+def _numpy_aliases() -> None:
+    import numpy as np
+
+    added = []
+    for name, value in _NUMPY_ALIASES.items():
+        if name not in np.__dict__:
+            setattr(np, name, value)
+            added.append(name)
+    if added:
+        ACTIVE["numpy_aliases"] = "restored np." + ", np.".join(added) + " (removed in numpy 2)"
+
+
+def _patch_configurator(module) -> None:
+    def compatibility_settings(self):  # RecBole's version reads np.float_, gone in numpy 2
+        _numpy_aliases()
+
+    module.Config.compatibility_settings = compatibility_settings
+    ACTIVE["config_compat"] = "Config.compatibility_settings no longer touches removed numpy names"
+
+    original = module.Config._set_default_parameters
+
+    def _set_default_parameters(self):  # RecBole sends 'ml-100k' to its bundled copy, ignoring data_path
+        original(self)
+        given = self.external_config_dict.get("data_path")
+        if self.dataset == "ml-100k" and given:
+            self.final_config_dict["data_path"] = os.path.join(given, self.dataset)
+
+    module.Config._set_default_parameters = _set_default_parameters
+    ACTIVE["ml100k_data_path"] = "Config honours data_path for a dataset named 'ml-100k'"
+
+
+def _plain(value):
+    """A config value as something ``torch.load(weights_only=True)`` accepts."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    try:
+        import numpy as np
+
+        if isinstance(value, np.generic):
+            return value.item()
+    except ImportError:  # pragma: no cover
+        pass
+    return str(value)
+
+
+def _patch_trainer(module) -> None:
+    import torch
+
+    def _save_checkpoint(self, epoch, verbose=True, **kwargs):
+        if not self.config["single_spec"] and self.config["local_rank"] != 0:
+            return
+        saved_model_file = kwargs.pop("saved_model_file", self.saved_model_file)
+        best = self.best_valid_score
+        state = {
+            "config": _plain(dict(self.config.final_config_dict)),
+            "epoch": int(epoch),
+            "cur_step": int(self.cur_step),
+            "best_valid_score": float(best) if best is not None else None,
+            "state_dict": self.model.state_dict(),
+            "other_parameter": self.model.other_parameter(),
+            "optimizer": self.optimizer.state_dict(),
+        }
+        tmp = f"{saved_model_file}.tmp"
+        torch.save(state, tmp)
+        os.replace(tmp, saved_model_file)
+        if verbose:
+            self.logger.info(f"Saving current: {saved_model_file}")
+
+    module.Trainer._save_checkpoint = _save_checkpoint
+    ACTIVE["weights_only_checkpoints"] = (
+        "Trainer checkpoints hold tensors and plain values only (load with weights_only=True)"
+    )
+
+    def get_tensorboard(logger):
+        from torch.utils.tensorboard import SummaryWriter
+
+        from recsys.paths import cache_dir
+
+        name = None
+        for handler in logger.handlers:
+            if hasattr(handler, "baseFilename"):
+                name = Path(handler.baseFilename).stem
+                break
+        name = name or f"run-{os.getpid()}-{threading.get_ident()}"
+        return SummaryWriter(str(cache_dir() / "recbole" / "log_tensorboard" / name))
+
+    module.get_tensorboard = get_tensorboard
+    ACTIVE["tensorboard_dir"] = "RecBole TensorBoard logs go to the recsys cache, not ./log_tensorboard"
+
+
+def _patch_sine(module) -> None:
+    import torch
+
+    torch.autograd.set_detect_anomaly(False)
+    ACTIVE["anomaly_off"] = "autograd anomaly detection switched off after RecBole's sine.py"
+
+
+def _patch_recbole(module) -> None:
+    import pandas as pd
+
+    major = int(pd.__version__.split(".")[0])
+    if major >= 3:
+        raise ImportError(
+            f"RecBole 1.2.1 silently mis-fills missing values under pandas {pd.__version__} "
+            "(copy-on-write makes its fillna(inplace=True) a no-op). "
+            "Install pandas<3: pip install 'pandas>=2,<3'"
+        )
+    import scipy.sparse as sp
+
+    if not hasattr(sp.dok_matrix, "_update"):
+
+        def _update(self, data):  # scipy < 1.17 semantics: a raw dict update, no checks
+            self._dict.update(data)
+
+        sp.dok_matrix._update = _update
+        ACTIVE["dok_update"] = "scipy.sparse.dok_matrix._update restored (removed in scipy 1.17)"
+    _numpy_aliases()
+
+
+_HOOKS: dict[str, Callable] = {
+    "recbole": _patch_recbole,
+    "recbole.config.configurator": _patch_configurator,
+    "recbole.trainer.trainer": _patch_trainer,
+    "recbole.model.sequential_recommender.sine": _patch_sine,
+}
+
+
+class _PatchingLoader(importlib.abc.Loader):
+    """Runs the real loader, then the patch for that module."""
+
+    def __init__(self, loader, hook):
+        self._loader = loader
+        self._hook = hook
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module):
+        self._loader.exec_module(module)
+        self._hook(module)
+
+    def __getattr__(self, name):
+        return getattr(self._loader, name)
+
+
+class _PostImportFinder(importlib.abc.MetaPathFinder):
+    def __init__(self, hooks: dict[str, Callable]):
+        self._hooks = hooks
+        self._busy: set[str] = set()
+
+    def find_spec(self, name, path, target=None):
+        hook = self._hooks.get(name)
+        if hook is None or name in self._busy:
+            return None
+        self._busy.add(name)
+        try:
+            spec = importlib.util.find_spec(name)
+        finally:
+            self._busy.discard(name)
+        if spec is None or spec.loader is None:
+            return None
+        spec.loader = _PatchingLoader(spec.loader, hook)
+        return spec
+
+
+_applied = False
+
+
+def apply() -> None:
+    """Install the patches (idempotent). Modules already imported are patched now."""
+    global _applied
+    if _applied:
+        return
+    _applied = True
+    _numpy_aliases()
+    for name, hook in _HOOKS.items():
+        if name in sys.modules:
+            hook(sys.modules[name])
+    sys.meta_path.insert(0, _PostImportFinder(_HOOKS))

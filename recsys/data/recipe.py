@@ -1,0 +1,176 @@
+"""Dataset recipes: one TOML file per dataset saying where its raw files are and how to prepare them.
+
+A recipe has no code. Shipped recipes live in the repository's ``datasets/``; a user's
+own recipe file works the same way (``recsys data prepare --recipe FILE``). The format
+is documented in ``docs/datasets.md``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from recsys.errors import RecipeError
+from recsys.paths import recipes_dir
+
+TASKS = ("sequential", "general", "cross_domain", "ctr", "multi_scenario")
+TOP_KEYS = {"name", "description", "task", "license", "citation", "files", "interactions", "filters",
+            "split", "item_text", "notes"}
+FILE_KEYS = {"path", "sha256", "url", "embedded", "note"}
+INTERACTION_KEYS = {"file", "format", "columns", "keep_extra", "constants", "on_bad_lines", "domain_offsets",
+                    "item_map", "domains"}
+FILTER_KEYS = {"rating_min", "time_window", "dedup", "user_core", "item_core"}
+SPLIT_KEYS = {"method", "order_by", "valid", "test", "seed", "per_user", "files"}
+
+
+@dataclass
+class FileSpec:
+    key: str
+    path: str
+    sha256: str | None = None
+    url: str | None = None
+    embedded: bool = False
+
+
+@dataclass
+class Recipe:
+    """A parsed, validated recipe. ``raw`` is the TOML as a dict (it is hashed into the fingerprint)."""
+
+    name: str
+    source: Path
+    raw: dict
+
+    @property
+    def task(self) -> str:
+        return self.raw["task"]
+
+    @property
+    def description(self) -> str:
+        return self.raw["description"]
+
+    @property
+    def files(self) -> dict[str, FileSpec]:
+        return {k: FileSpec(key=k, **v) for k, v in self.raw.get("files", {}).items()}
+
+    @property
+    def interactions(self) -> dict:
+        return self.raw.get("interactions", {})
+
+    @property
+    def filters(self) -> dict:
+        return self.raw.get("filters", {})
+
+    @property
+    def split(self) -> dict:
+        return self.raw["split"]
+
+    @property
+    def item_text(self) -> list[dict]:
+        return self.raw.get("item_text", [])
+
+    def digest(self) -> str:
+        """sha256 of the recipe's content (not its path or comments)."""
+        blob = json.dumps(self.raw, sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()
+
+
+def _check_keys(section: dict, allowed: set[str], recipe: Path, prefix: str) -> None:
+    extra = set(section) - allowed
+    if extra:
+        bad = sorted(extra)[0]
+        close = difflib.get_close_matches(bad, allowed, n=1)
+        hint = f"did you mean '{close[0]}'?" if close else f"allowed keys: {sorted(allowed)}"
+        raise RecipeError("unknown key", recipe=recipe, key=f"{prefix}{bad}", hint=hint)
+
+
+def _require(section: dict, key: str, recipe: Path, prefix: str = ""):
+    if key not in section:
+        raise RecipeError("missing key", recipe=recipe, key=f"{prefix}{key}",
+                          hint="see docs/datasets.md for the recipe format")
+    return section[key]
+
+
+def validate(raw: dict, source: Path) -> Recipe:
+    """Check a recipe's structure; every problem names the recipe file and the key."""
+    _check_keys(raw, TOP_KEYS, source, "")
+    name = _require(raw, "name", source)
+    _require(raw, "description", source)
+    task = _require(raw, "task", source)
+    if task not in TASKS:
+        raise RecipeError(f"unknown task {task!r}; known: {TASKS}", recipe=source, key="task")
+    files = _require(raw, "files", source)
+    if not files:
+        raise RecipeError("no files listed", recipe=source, key="files")
+    for key, spec in files.items():
+        if not isinstance(spec, dict):
+            raise RecipeError("each file must be a table with at least 'path'", recipe=source, key=f"files.{key}")
+        _check_keys(spec, FILE_KEYS, source, f"files.{key}.")
+        _require(spec, "path", source, f"files.{key}.")
+    inter = _require(raw, "interactions", source)
+    _check_keys(inter, INTERACTION_KEYS, source, "interactions.")
+    _require(inter, "format", source, "interactions.")
+    split = _require(raw, "split", source)
+    _check_keys(split, SPLIT_KEYS, source, "split.")
+    method = _require(split, "method", source, "split.")
+    from recsys.data.splits import METHODS
+
+    if method not in METHODS:
+        raise RecipeError(f"unknown split method {method!r}; known: {METHODS}", recipe=source, key="split.method")
+    if method == "given":
+        parts = _require(split, "files", source, "split.")
+        for part, fkey in parts.items():
+            if fkey not in files:
+                raise RecipeError(f"names file {fkey!r}, which is not under [files]", recipe=source,
+                                  key=f"split.files.{part}")
+    else:
+        fkey = _require(inter, "file", source, "interactions.")
+        if fkey not in files:
+            raise RecipeError(f"names file {fkey!r}, which is not under [files]", recipe=source, key="interactions.file")
+    if "item_map" in inter and inter["item_map"] not in files:
+        raise RecipeError(f"names file {inter['item_map']!r}, which is not under [files]", recipe=source,
+                          key="interactions.item_map")
+    _check_keys(raw.get("filters", {}), FILTER_KEYS, source, "filters.")
+    from recsys.data.text import TextSource
+
+    for i, spec in enumerate(raw.get("item_text", [])):
+        src = TextSource.from_recipe(spec, str(source), i)
+        for fkey in [src.file] + [hop.get("file") for hop in src.via or []]:
+            if fkey not in files:
+                raise RecipeError(f"names file {fkey!r}, which is not under [files]", recipe=source,
+                                  key=f"item_text[{i}]")
+    return Recipe(name=name, source=source, raw=raw)
+
+
+def load_recipe_file(path: str | Path) -> Recipe:
+    path = Path(path)
+    if not path.is_file():
+        raise RecipeError("file not found", recipe=path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise RecipeError(f"invalid TOML: {exc}", recipe=path) from exc
+    return validate(raw, path.resolve())
+
+
+def available() -> dict[str, Path]:
+    """Shipped recipes by dataset name."""
+    folder = recipes_dir()
+    return {p.stem: p for p in sorted(folder.glob("*.toml"))} if folder.is_dir() else {}
+
+
+def find_recipe(name_or_path: str | Path) -> Recipe:
+    """A shipped recipe by name, or a recipe file by path. Unknown names list close matches."""
+    candidate = Path(name_or_path)
+    if candidate.suffix == ".toml" or candidate.is_file():
+        return load_recipe_file(candidate)
+    known = available()
+    if str(name_or_path) not in known:
+        close = difflib.get_close_matches(str(name_or_path), known, n=3, cutoff=0.5)
+        hint = (f"did you mean {', '.join(close)}?" if close else "") + \
+            f" Known datasets: {', '.join(known) or '(none)'}; or pass --recipe FILE."
+        raise RecipeError(f"unknown dataset {name_or_path!r}", hint=hint.strip())
+    return load_recipe_file(known[str(name_or_path)])

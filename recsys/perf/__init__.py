@@ -1,0 +1,1 @@
+"""Side-by-side speed measurements against RecBole (``recsys perf``)."""
