@@ -41,6 +41,7 @@ import importlib.util
 import os
 import sys
 import threading
+import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -168,6 +169,10 @@ def _patch_recbole(module) -> None:
             "(copy-on-write makes its fillna(inplace=True) a no-op). "
             "Install pandas<3: pip install 'pandas>=2,<3'"
         )
+    # RecBole's fillna(inplace=True) calls work under pandas 2 but warn about pandas 3 on every
+    # dataset load; pandas 3 itself is refused above, so the warning is noise for our users.
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"recbole\.")
+    warnings.filterwarnings("ignore", message=r".*torch\.cuda\.amp\.GradScaler.*", category=FutureWarning)
     import scipy.sparse as sp
 
     if not hasattr(sp.dok_matrix, "_update"):

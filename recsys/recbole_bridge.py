@@ -9,7 +9,9 @@ imported (it pulls in Ray); the model class is passed to ``Config`` directly.
 
 from __future__ import annotations
 
+import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from recsys.data.atomic import export_atomic
@@ -46,6 +48,22 @@ def recbole_model_class(name: str):
     raise KeyError(f"RecBole has no model named {name!r}")
 
 
+@contextmanager
+def _without_command_line():
+    """RecBole's ``Config`` parses ``sys.argv`` for ``--key=value``; ours is not meant for it."""
+    saved = sys.argv
+    sys.argv = saved[:1]
+    try:
+        yield
+    finally:
+        sys.argv = saved
+
+
+def _inter_fields(root: Path, name: str) -> list[str]:
+    with open(root / name / f"{name}.inter", encoding="utf-8") as fh:
+        return [col.split(":", 1)[0] for col in fh.readline().rstrip("\n").split("\t")]
+
+
 def recbole_config(model, ds: PreparedDataset, overrides: dict | None = None):
     """A RecBole ``Config`` for ``model`` (class or RecBole model name) on the exported dataset."""
     from recbole.config import Config
@@ -54,7 +72,8 @@ def recbole_config(model, ds: PreparedDataset, overrides: dict | None = None):
     cls = recbole_model_class(model) if isinstance(model, str) else model
     root = export_atomic(ds)
     cfg = dict(BASE_CONFIG)
-    cfg.update(data_path=str(root), checkpoint_dir=str(cache_dir() / "recbole" / "saved"))
+    cfg.update(data_path=str(root), checkpoint_dir=str(cache_dir() / "recbole" / "saved"),
+               load_col={"inter": _inter_fields(root, ds.name)})
     if issubclass(cls, SequentialRecommender):
         # RecBole's sequential benchmark files must hold pre-built item lists; instead let RecBole
         # split the full file leave-one-out itself. The export orders each user's rows exactly as our
@@ -66,7 +85,8 @@ def recbole_config(model, ds: PreparedDataset, overrides: dict | None = None):
         cfg["eval_args"] = dict(cfg["eval_args"], split={"LS": "valid_and_test"})
         cfg["train_neg_sample_args"] = None  # CE loss over all items, RecBole's default for SASRec
     cfg.update(overrides or {})
-    return Config(model=cls, dataset=ds.name, config_dict=cfg)
+    with _without_command_line():
+        return Config(model=cls, dataset=ds.name, config_dict=cfg)
 
 
 def run_recbole(model, ds: PreparedDataset, overrides: dict | None = None, *, saved: bool = True) -> dict:

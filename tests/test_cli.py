@@ -1,0 +1,62 @@
+import json
+
+import pytest
+
+from recsys.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_describe_json_beauty(capsys, shared_data):
+    code, out, _ = run(capsys, "data", "describe", "beauty", "--data-dir", str(shared_data), "--json")
+    assert code == 0
+    d = json.loads(out)
+    assert (d["users"], d["items"], d["interactions"]) == (22_363, 12_101, 198_502)
+    assert d["text_coverage"] >= 0.99
+
+
+def test_describe_text_and_list(capsys):
+    code, out, _ = run(capsys, "data", "describe", "ml-100k")
+    assert code == 0 and "943" in out and "text coverage" in out
+    code, out, _ = run(capsys, "data", "list")
+    assert code == 0
+    names = [line.split()[0] for line in out.splitlines()]
+    assert {"ml-100k", "beauty", "sports", "yelp", "lastfm", "drgo-food", "cdr-toy-game", "ms-mind"} <= set(names)
+
+
+def test_unknown_dataset_is_a_clean_error(capsys):
+    code, _, err = run(capsys, "data", "prepare", "sprots")
+    assert code == 2 and "unknown dataset 'sprots'" in err and "sports" in err and "Traceback" not in err
+
+
+def test_missing_data_dir_is_a_clean_error(capsys, tmp_path):
+    code, _, err = run(capsys, "data", "describe", "lastfm", "--data-dir", str(tmp_path))
+    assert code == 2 and "LastFM.txt" in err and "--data-dir" in err
+
+
+def test_prepare_needs_a_name(capsys):
+    with pytest.raises(SystemExit):
+        main(["data", "prepare"])
+
+
+def test_user_recipe_works_like_a_shipped_one(capsys, tmp_path):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "s.txt").write_text("1 1 2 3\n2 2 3 4\n")
+    recipe = tmp_path / "mine.toml"
+    recipe.write_text('name = "mine"\ndescription = "x"\ntask = "sequential"\n[files.inter]\npath = "s.txt"\n'
+                      '[interactions]\nfile = "inter"\nformat = "s3rec_lines"\n[split]\nmethod = "leave_one_out"\n')
+    code, out, _ = run(capsys, "data", "prepare", "--recipe", str(recipe), "--data-dir", str(tmp_path / "d"),
+                       "--export-atomic")
+    assert code == 0 and "2 users, 4 items, 6 interactions" in out and "RecBole atomic files" in out
+
+
+def test_doctor_reports_patches(capsys):
+    code, out, _ = run(capsys, "doctor", "--json")
+    d = json.loads(out)
+    assert code == 0 and d["status"]["ok"], d["status"]
+    assert d["compute"]["anomaly detection"] is False
+    assert "dok_update" in d["compat patches active"] and "weights_only_checkpoints" in d["compat patches active"]
