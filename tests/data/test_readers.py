@@ -103,3 +103,13 @@ def test_json_map_errors(tmp_path):
     assert readers.read_json_map(g, "a") == {"x": 1}
     with pytest.raises(DataError, match="JSON key 'b' not found"):
         readers.read_json_map(g, "b")
+
+
+def test_parquet_and_tsv_tables(tmp_path):
+    src = pl.DataFrame({"u": ["1", "2"], "i": ["a", "b"], "ts": [5, 6], "extra": [0.1, 0.2]})
+    src.write_parquet(tmp_path / "x.parquet")
+    src.write_csv(tmp_path / "x.tsv", separator="\t")
+    for fmt in ("parquet", "tsv"):
+        df = readers.read_interactions(fmt, tmp_path / f"x.{fmt}",
+                                       columns={"user_id": "u", "item_id": "i", "timestamp": "ts"}, keep_extra=True)
+        assert df["timestamp"].to_list() == [5.0, 6.0] and "extra" in df.columns
