@@ -1,0 +1,105 @@
+"""Full-ranking evaluation over every user with targets in a phase, in one vectorised pass per batch.
+
+The evaluator never touches a model: it calls ``score_fn(users, history)`` for a batch of
+user indices and gets ``[B, n_items + 1]`` scores (column 0 is padding). It masks the
+users' history items (train for ``valid``; train + valid for test phases) except the users'
+own targets (RecBole's rule: a repeated purchase can still be found), the padding
+column and, optionally, items outside a candidate mask (per-domain ranking; a target outside
+it counts as a miss), then ranks
+the targets under the declared tie policy and keeps every metric per user.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+
+from recsys.data.tensors import DatasetTensors, Ragged
+from recsys.eval.beyond import beyond_metrics
+from recsys.eval.ranking import RANK_METRICS, positive_ranks, rank_metrics
+
+ScoreFn = Callable[[np.ndarray, Ragged], torch.Tensor]
+DEFAULT_KS = (5, 10, 20)
+
+
+@dataclass
+class EvalResult:
+    phase: str
+    users: np.ndarray  # user indices, aligned with every per-user vector
+    per_user: dict[str, np.ndarray]
+    summary: dict[str, float]
+    tie_policy: str
+    repeated_targets: int = 0  # targets that were also history items (left rankable, as in RecBole)
+    extra: dict = field(default_factory=dict)
+
+    def __getitem__(self, key: str) -> float:
+        return self.summary[key]
+
+
+def mask_history(scores: torch.Tensor, users: np.ndarray, history: Ragged) -> None:
+    """Set each user's history items to -inf, in place, with one scatter."""
+    lengths = history.lengths[users]
+    if lengths.sum() == 0:
+        return
+    rows = np.repeat(np.arange(len(users)), lengths)
+    starts = history.indptr[users]
+    offs = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    cols = history.items[np.repeat(starts, lengths) + offs]
+    scores[torch.from_numpy(rows), torch.from_numpy(cols)] = -torch.inf
+
+
+def evaluate(score_fn: ScoreFn, tensors: DatasetTensors, phase: str = "test", ks=DEFAULT_KS,
+             tie_policy: str = "pessimistic", batch_size: int = 1024, candidates: torch.Tensor | None = None,
+             seed: int = 0, progress: bool = False, max_users: int | None = None) -> EvalResult:
+    """Rank every item for every user with ``phase`` targets; return per-user and mean metrics."""
+    users, targets = tensors.targets(phase)
+    if max_users is not None:
+        users, targets = users[:max_users], targets[:max_users]
+    history = tensors.history(phase)
+    popularity = tensors.item_popularity()
+    per_user: dict[str, list[np.ndarray]] = {}
+    tops, repeats = [], 0
+    kmax = max(ks)
+    batches = range(0, len(users), batch_size)
+    if progress:
+        from tqdm import tqdm
+
+        batches = tqdm(batches, desc=f"eval {phase}", unit="batch", leave=False, disable=None)
+    with torch.no_grad():
+        for start in batches:
+            u = users[start: start + batch_size]
+            pos = targets[start: start + batch_size]
+            width = int((pos >= 0).sum(1).max())
+            pos = pos[:, :width]
+            scores = score_fn(u, history).detach().to(torch.float64).reshape(len(u), -1)
+            if scores.shape[1] != tensors.n_items + 1:
+                raise ValueError(f"score_fn returned {scores.shape[1]} columns; expected n_items + 1 = "
+                                 f"{tensors.n_items + 1} (column 0 is padding)")
+            if torch.isnan(scores).any():
+                raise FloatingPointError("the model produced NaN scores during evaluation")
+            idx = pos.clamp(min=0)
+            target_scores = scores.gather(1, idx)
+            scores[:, 0] = -torch.inf
+            mask_history(scores, u, history)
+            # a target that repeats a history item stays rankable (history minus targets, as RecBole)
+            repeats += int((torch.isneginf(scores.gather(1, idx)) & (pos >= 0)).sum())
+            scores.scatter_(1, idx, torch.where(pos >= 0, target_scores, scores.gather(1, idx)))
+            if candidates is not None:
+                scores[:, ~candidates] = -torch.inf
+            ranks = positive_ranks(scores, pos, tie_policy, seed=seed + start)
+            for key, vec in rank_metrics(ranks, ks).items():
+                per_user.setdefault(key, []).append(vec)
+            tops.append(scores.topk(kmax, dim=1).indices)
+    vectors = {k: np.concatenate(v) for k, v in per_user.items()}
+    summary = {k: float(v.mean()) for k, v in vectors.items()}
+    top = torch.cat(tops)
+    for k in ks:
+        summary.update(beyond_metrics(top, popularity, k))
+    return EvalResult(phase=phase, users=users, per_user=vectors, summary=summary, tie_policy=tie_policy,
+                      repeated_targets=repeats)
+
+
+__all__ = ["EvalResult", "evaluate", "mask_history", "RANK_METRICS", "DEFAULT_KS"]

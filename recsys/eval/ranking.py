@@ -1,0 +1,152 @@
+"""Full-ranking metrics from a score matrix, with a declared tie policy and per-user vectors.
+
+Everything is computed from the rank of each positive item among the candidates, so
+one vectorised pass gives every metric at every K. Definitions (with formulas) are in
+``docs/metrics.md``; they equal RecBole's evaluator on tie-free scores (a test pins it).
+
+Tie policies (how a positive item is ranked among items with exactly its score):
+- ``pessimistic`` (default): every tied item is ranked above it. A constant model scores 0.
+- ``optimistic``: every tied item is ranked below it (reported only for comparison).
+- ``expected``: the expectation of each metric over a uniformly random order of the tied
+  items, computed per positive item (ties between two positives are treated independently).
+- ``random``: ties broken by seeded random keys (reproducible for a given seed).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+TIE_POLICIES = ("pessimistic", "optimistic", "expected", "random")
+RANK_METRICS = ("recall", "hit", "ndcg", "mrr", "precision", "map")
+
+
+@dataclass
+class PositiveRanks:
+    """For each (user, positive) pair: items strictly above it (``greater``) and tied with it (``ties``)."""
+
+    greater: torch.Tensor  # [U, P] float
+    ties: torch.Tensor  # [U, P] float
+    valid: torch.Tensor  # [U, P] bool (positions beyond a user's positive count are padding)
+
+
+def positive_ranks(scores: torch.Tensor, positives: torch.Tensor, tie_policy: str = "pessimistic",
+                   seed: int = 0) -> PositiveRanks:
+    """Count, per positive, the candidates scoring above it and tied with it.
+
+    ``scores``: [U, I] with excluded items (history, non-candidates, padding) at ``-inf``.
+    ``positives``: [U, P] item indices, padded with -1. A positive scored ``-inf`` counts as a miss.
+    """
+    if tie_policy not in TIE_POLICIES:
+        raise ValueError(f"tie_policy must be one of {TIE_POLICIES}, got {tie_policy!r}")
+    valid = positives >= 0
+    idx = positives.clamp(min=0)
+    pos_scores = scores.gather(1, idx)  # [U, P]
+    if tie_policy == "random":
+        gen = torch.Generator().manual_seed(seed)
+        keys = torch.rand(scores.shape, generator=gen, dtype=torch.float64)
+        pos_keys = keys.gather(1, idx)
+        greater = torch.zeros(positives.shape, dtype=torch.float64)
+        for p in range(positives.shape[1]):
+            s = pos_scores[:, p : p + 1]
+            above = (scores > s) | ((scores == s) & (keys > pos_keys[:, p : p + 1]))
+            greater[:, p] = above.sum(1).double()
+        ties = torch.zeros_like(greater)
+    elif positives.shape[1] <= 8:
+        # few positives (leave-one-out): one comparison pass per positive, O(P * I)
+        greater = torch.zeros(positives.shape, dtype=torch.float64)
+        ties = torch.zeros(positives.shape, dtype=torch.float64)
+        for p in range(positives.shape[1]):
+            s = pos_scores[:, p : p + 1]
+            greater[:, p] = (scores > s).sum(1).double()
+            ties[:, p] = ((scores == s).sum(1) - 1).clamp(min=0).double()
+    else:
+        # many positives: one sort per user row, then a binary search per positive, O(I log I + P log I)
+        ordered = scores.sort(dim=1).values
+        n = scores.shape[1]
+        left = torch.searchsorted(ordered, pos_scores.contiguous(), right=False)
+        right = torch.searchsorted(ordered, pos_scores.contiguous(), right=True)
+        greater = (n - right).double()
+        ties = (right - left - 1).clamp(min=0).double()
+    # a positive that is masked out (e.g. a repeat of a history item) can never be recommended:
+    # it counts as a miss, ranked below every candidate, as in RecBole
+    excluded = torch.isneginf(pos_scores) & valid
+    if excluded.any():
+        greater = torch.where(excluded, torch.full_like(greater, float(scores.shape[1])), greater)
+        ties = torch.where(excluded, torch.zeros_like(ties), ties)
+    if tie_policy == "pessimistic":
+        greater, ties = greater + ties, torch.zeros_like(ties)
+    elif tie_policy == "optimistic":
+        ties = torch.zeros_like(ties)
+    return PositiveRanks(greater=greater, ties=ties, valid=valid)
+
+
+def _discount(r: torch.Tensor) -> torch.Tensor:
+    return 1.0 / torch.log2(r + 2.0)
+
+
+def _expected_over_ties(ranks: PositiveRanks, k: int, fn) -> torch.Tensor:
+    """E[fn(rank) * 1{rank < k}] with rank uniform on {g, ..., g + t}."""
+    g, t = ranks.greater, ranks.ties
+    if not (t > 0).any():
+        r = g
+        return torch.where(r < k, fn(r), torch.zeros_like(r))
+    max_t = int(t.max().item())
+    total = torch.zeros_like(g)
+    # sum over offsets 0..max_t, weighting each admissible offset by 1/(t+1)
+    for off in range(0, min(max_t, k) + 1):
+        r = g + off
+        ok = (off <= t) & (r < k)
+        total += torch.where(ok, fn(r), torch.zeros_like(r))
+    return total / (t + 1)
+
+
+def rank_metrics(ranks: PositiveRanks, ks: list[int] | tuple[int, ...]) -> dict[str, np.ndarray]:
+    """Per-user vectors of Recall, Hit, NDCG, MRR, Precision and MAP at each K."""
+    valid = ranks.valid.double()
+    n_pos = valid.sum(1)
+    if (n_pos == 0).any():
+        raise ValueError("every evaluated user needs at least one positive item")
+    out: dict[str, np.ndarray] = {}
+    one = lambda r: torch.ones_like(r)  # noqa: E731
+    # MRR and MAP need the order among a user's positives: sort by rank (expected ranks under ties)
+    mid = ranks.greater + ranks.ties / 2
+    mid = torch.where(ranks.valid, mid, torch.full_like(mid, math.inf))
+    order = mid.argsort(dim=1)
+    sorted_mid = mid.gather(1, order)
+    for k in ks:
+        hit_each = _expected_over_ties(ranks, k, one) * valid  # P(positive in top-k)
+        dcg_each = _expected_over_ties(ranks, k, _discount) * valid
+        hits = hit_each.sum(1)
+        out[f"recall@{k}"] = (hits / n_pos).numpy()
+        out[f"precision@{k}"] = (hits / k).numpy()
+        first = sorted_mid[:, 0]
+        if (ranks.ties > 0).any():
+            # expected reciprocal rank of the best positive (ties of the best positive only)
+            best = order[:, :1]
+            g, t = ranks.greater.gather(1, best), ranks.ties.gather(1, best)
+            rr = _expected_over_ties(PositiveRanks(g, t, torch.ones_like(g, dtype=torch.bool)), k,
+                                     lambda r: 1.0 / (r + 1.0))[:, 0]
+            hit_any = 1.0 - torch.prod(1.0 - hit_each.clamp(max=1.0) + (1 - valid), dim=1)
+        else:
+            rr = torch.where(first < k, 1.0 / (first + 1.0), torch.zeros_like(first))
+            hit_any = (hits > 0).double()
+        out[f"hit@{k}"] = hit_any.numpy()
+        out[f"mrr@{k}"] = rr.numpy()
+        idcg = torch.tensor([sum(1.0 / math.log2(i + 2) for i in range(min(int(n), k))) for n in
+                             range(int(n_pos.max().item()) + 1)], dtype=torch.float64)
+        out[f"ndcg@{k}"] = (dcg_each.sum(1) / idcg[n_pos.long()]).numpy()
+        # MAP@k: mean over hits of precision at the hit's rank, divided by min(n_pos, k)
+        j = torch.arange(1, order.shape[1] + 1, dtype=torch.float64).expand_as(sorted_mid)
+        in_k = (sorted_mid < k) & torch.isfinite(sorted_mid)
+        prec_at_hit = torch.where(in_k, j / (sorted_mid + 1.0), torch.zeros_like(sorted_mid))
+        out[f"map@{k}"] = (prec_at_hit.sum(1) / torch.clamp(n_pos, max=k)).numpy()
+    return out
+
+
+def topk_items(scores: torch.Tensor, k: int) -> torch.Tensor:
+    """The top-k item indices per user (for beyond-accuracy metrics; tie order is torch's)."""
+    return scores.topk(k, dim=1).indices

@@ -1,0 +1,1 @@
+"""Training: objectives over whole-tensor batches, the loop, checkpoints, and one-call runs."""

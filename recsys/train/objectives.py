@@ -1,0 +1,219 @@
+"""Training objectives: how an epoch of whole-tensor batches turns into losses.
+
+- ``full_sequence``: one sequence per user (cut into windows of the maximum length), loss at
+  every position; for causal sequential models (``ModelSpec.full_sequence``). Our default.
+- ``prefix``: RecBole's augmentation, one sample per prefix with the loss at its last
+  position, through the model's own ``calculate_loss``.
+- ``pairwise`` / ``pointwise``: (user, positive, sampled negative) for general models,
+  negatives drawn uniformly among items the user has not interacted with in training.
+- ``positives``: the training pairs alone, for RecBole's traditional models (Pop, ItemKNN, EASE).
+
+Each ``epoch()`` yields ``(loss, n_targets)``; batches are built by indexing tensors.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from recsys.data.tensors import DatasetTensors, chunked_sequences, gather_windows, prefix_samples
+
+OBJECTIVES = ("auto", "full_sequence", "prefix", "pairwise", "pointwise", "positives")
+
+
+def _interaction(fields: dict):
+    from recbole.data.interaction import Interaction
+
+    return Interaction(fields)
+
+
+@contextmanager
+def all_positions(model):
+    """Make a RecBole sequential model's ``forward`` return every position instead of the last."""
+    model.gather_indexes = lambda output, index: output
+    try:
+        yield
+    finally:
+        del model.gather_indexes
+
+
+class NegativeSampler:
+    """Uniform negatives avoiding each user's training items (vectorised rejection sampling)."""
+
+    def __init__(self, tensors: DatasetTensors, rounds: int = 20):
+        self.n_items = tensors.n_items
+        self.keys = tensors.train_keys()
+        self.rounds = rounds
+
+    def __call__(self, users: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        neg = torch.randint(1, self.n_items + 1, users.shape, generator=gen)
+        for _ in range(self.rounds):
+            k = users * (self.n_items + 1) + neg
+            pos = torch.searchsorted(self.keys, k).clamp(max=len(self.keys) - 1)
+            clash = self.keys[pos] == k
+            if not clash.any():
+                break
+            neg[clash] = torch.randint(1, self.n_items + 1, (int(clash.sum()),), generator=gen)
+        return neg
+
+
+class Objective:
+    name = "base"
+
+    def __init__(self, model, tensors: DatasetTensors, batch_size: int):
+        self.model = model
+        self.t = tensors
+        self.batch_size = batch_size
+
+    def epoch(self, gen: torch.Generator) -> Iterator[tuple[torch.Tensor, int]]:
+        raise NotImplementedError
+
+    def n_batches(self) -> int:
+        raise NotImplementedError
+
+
+class FullSequence(Objective):
+    name = "full_sequence"
+
+    def __init__(self, model, tensors, batch_size, max_len: int):
+        super().__init__(model, tensors, batch_size)
+        self.inputs, self.targets, _ = chunked_sequences(tensors.train, max_len)
+        self.loss_type = getattr(model, "loss_type", "CE")
+        self.sampler = NegativeSampler(tensors) if self.loss_type == "BPR" else None
+
+    def n_batches(self) -> int:
+        return -(-len(self.inputs) // self.batch_size)
+
+    def epoch(self, gen):
+        perm = torch.randperm(len(self.inputs), generator=gen)
+        weight = self.model.item_embedding.weight
+        for b in range(0, len(perm), self.batch_size):
+            idx = perm[b: b + self.batch_size]
+            x, y = self.inputs[idx], self.targets[idx]
+            lengths = (x > 0).sum(1)
+            with all_positions(self.model):
+                h = self.model.forward(x, lengths)  # [B, L, d]
+            mask = y > 0
+            hv, yv = h[mask], y[mask]
+            if self.loss_type == "CE":
+                loss = F.cross_entropy(hv @ weight.T, yv)
+            else:
+                users = torch.zeros_like(yv)
+                neg = self.sampler(users, gen)
+                pos_score = (hv * weight[yv]).sum(-1)
+                neg_score = (hv * weight[neg]).sum(-1)
+                loss = self.model.loss_fct(pos_score, neg_score)
+            yield loss, int(mask.sum())
+
+
+class Prefix(Objective):
+    name = "prefix"
+
+    def __init__(self, model, tensors, batch_size, max_len: int):
+        super().__init__(model, tensors, batch_size)
+        self.start, self.length, self.target, self.users = prefix_samples(tensors.train, max_len)
+        self.max_len = max_len
+        self.needs_neg = getattr(model, "loss_type", "CE") == "BPR"
+        self.sampler = NegativeSampler(tensors) if self.needs_neg else None
+
+    def n_batches(self) -> int:
+        return -(-len(self.target) // self.batch_size)
+
+    def epoch(self, gen):
+        m = self.model
+        perm = torch.randperm(len(self.target), generator=gen).numpy()
+        for b in range(0, len(perm), self.batch_size):
+            idx = perm[b: b + self.batch_size]
+            users = torch.from_numpy(self.users[idx])
+            fields = {
+                m.ITEM_SEQ: gather_windows(self.t.train.items, self.start[idx], self.length[idx], self.max_len),
+                m.ITEM_SEQ_LEN: torch.from_numpy(self.length[idx]),
+                m.POS_ITEM_ID: torch.from_numpy(self.target[idx]),
+                m.USER_ID: users,
+            }
+            if self.needs_neg:
+                fields[m.NEG_ITEM_ID] = self.sampler(users, gen)
+            yield m.calculate_loss(_interaction(fields)), len(idx)
+
+
+class Pairs(Objective):
+    """Pairwise (user, pos, neg), pointwise (user, item, label) or positives-only batches."""
+
+    def __init__(self, model, tensors, batch_size, mode: str):
+        super().__init__(model, tensors, batch_size)
+        self.name = mode
+        self.users, self.items = tensors.train_pairs()
+        self.sampler = NegativeSampler(tensors) if mode != "positives" else None
+
+    def n_batches(self) -> int:
+        return -(-len(self.users) // self.batch_size)
+
+    def epoch(self, gen):
+        m = self.model
+        perm = torch.randperm(len(self.users), generator=gen)
+        for b in range(0, len(perm), self.batch_size):
+            idx = perm[b: b + self.batch_size]
+            u, i = self.users[idx], self.items[idx]
+            if self.name == "pairwise":
+                fields = {m.USER_ID: u, m.ITEM_ID: i, m.NEG_ITEM_ID: self.sampler(u, gen)}
+            elif self.name == "pointwise":
+                neg = self.sampler(u, gen)
+                label_field = m.LABEL if hasattr(m, "LABEL") else "label"
+                fields = {m.USER_ID: torch.cat([u, u]), m.ITEM_ID: torch.cat([i, neg]),
+                          label_field: torch.cat([torch.ones(len(u)), torch.zeros(len(u))])}
+            else:
+                fields = {m.USER_ID: u, m.ITEM_ID: i}
+            yield m.calculate_loss(_interaction(fields)), len(idx)
+
+
+def choose_objective(model, spec, requested: str) -> str:
+    """The objective a model trains with: ``requested``, or the best one it supports."""
+    from recbole.utils import InputType, ModelType
+
+    kind = getattr(model, "type", None)
+    if kind == ModelType.SEQUENTIAL:
+        allowed = ("full_sequence", "prefix") if spec.full_sequence else ("prefix",)
+    elif kind == ModelType.TRADITIONAL:
+        allowed = ("positives",)
+    elif model.input_type == InputType.PAIRWISE:
+        allowed = ("pairwise",)
+    elif model.input_type == InputType.POINTWISE:
+        allowed = ("pointwise",)
+    else:
+        raise ValueError(f"{spec.name} ({kind}, {model.input_type}) has no objective in recsys's loop yet; "
+                         "run it through RecBole's own pipeline (recsys train --via recbole)")
+    if requested == "auto":
+        return allowed[0]
+    if requested not in allowed:
+        raise ValueError(f"{spec.name} cannot train with objective {requested!r}; it supports {allowed}")
+    return requested
+
+
+def build_objective(name: str, model, tensors: DatasetTensors, batch_size: int, max_len: int) -> Objective:
+    if name == "full_sequence":
+        return FullSequence(model, tensors, batch_size, max_len)
+    if name == "prefix":
+        return Prefix(model, tensors, batch_size, max_len)
+    return Pairs(model, tensors, batch_size, name)
+
+
+def score_function(model, max_len: int):
+    """``score_fn(users, history)`` for the evaluator, via the model's own ``full_sort_predict``."""
+    from recbole.utils import ModelType
+
+    sequential = getattr(model, "type", None) == ModelType.SEQUENTIAL
+
+    def score(users: np.ndarray, history):
+        u = torch.from_numpy(users)
+        if sequential:
+            seq, lengths = history.window(users, max_len)
+            fields = {model.ITEM_SEQ: seq, model.ITEM_SEQ_LEN: lengths.clamp(min=1), model.USER_ID: u}
+        else:
+            fields = {model.USER_ID: u}
+        return model.full_sort_predict(_interaction(fields)).reshape(len(users), -1)
+
+    return score

@@ -1,0 +1,164 @@
+"""One training run, end to end: model from the registry, RecBole config, our loop, test evaluation.
+
+``train_run("SASRec", ds, {"epochs": 20}, seed=1)`` builds the model exactly as RecBole would
+(RecBole's ``Config`` supplies its defaults; overrides use RecBole's key names), trains it with
+our whole-tensor objectives and loop, and evaluates the best weights on every test split.
+Unknown configuration keys are errors, with close matches.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import random
+import resource
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from recsys.data.prepare import PreparedDataset
+from recsys.data.tensors import DatasetTensors
+from recsys.errors import RecsysError
+from recsys.eval.evaluator import EvalResult, evaluate
+from recsys.models.recbole_view import TrainDatasetView
+from recsys.models.registry import ModelSpec, get_model_spec
+from recsys.paths import cache_dir
+from recsys.train.objectives import OBJECTIVES, build_objective, choose_objective, score_function
+from recsys.train.trainer import Phase, Trainer, TrainerSettings
+
+#: Keys our loop reads (RecBole's names where RecBole has the same setting).
+TRAINER_KEYS = {
+    "epochs", "learning_rate", "weight_decay", "stopping_step", "valid_metric", "eval_step", "clip_grad_norm",
+    "scheduler", "phases", "tie_policy", "topk", "eval_batch_size", "train_batch_size", "objective",
+    "progress", "threads", "MAX_ITEM_LIST_LENGTH",
+}
+DEFAULTS = {"epochs": 50, "train_batch_size": 256, "eval_batch_size": 1024, "learning_rate": 1e-3,
+            "stopping_step": 10, "valid_metric": "ndcg@10", "objective": "auto", "tie_policy": "pessimistic",
+            "topk": [5, 10, 20]}
+
+
+class ConfigError(RecsysError, KeyError):
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+@dataclass
+class RunResult:
+    model: str
+    dataset: str
+    seed: int
+    status: str  # "ok" | "failed"
+    config: dict
+    objective: str = ""
+    test: dict[str, EvalResult] = field(default_factory=dict)
+    valid: dict = field(default_factory=dict)
+    fit: dict = field(default_factory=dict)
+    error: str | None = None
+    wall_seconds: float = 0.0
+    peak_memory_mb: float = 0.0
+
+    def metric(self, name: str, phase: str = "test") -> float:
+        return self.test[phase].summary[name]
+
+
+def config_hash(config: dict) -> str:
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def recbole_model_config(spec: ModelSpec, ds: PreparedDataset, overrides: dict, seed: int):
+    """RecBole's ``Config`` for the model: its defaults plus the model-side overrides."""
+    from recbole.config import Config
+
+    from recsys.recbole_bridge import _without_command_line
+
+    cls = spec.load()
+    cfg = {"seed": seed, "show_progress": False, "state": "ERROR", "log_wandb": False,
+           "data_path": str(cache_dir() / "recbole" / "unused"), "train_neg_sample_args": None,
+           "checkpoint_dir": str(cache_dir() / "recbole" / "saved")}
+    cfg.update({k: v for k, v in overrides.items() if k not in TRAINER_KEYS or k in ("MAX_ITEM_LIST_LENGTH",)})
+    with _without_command_line():
+        config = Config(model=cls, dataset=ds.name, config_dict=cfg)
+    known = set(config.final_config_dict) | TRAINER_KEYS
+    unknown = [k for k in overrides if k not in known]
+    if unknown:
+        key = unknown[0]
+        close = difflib.get_close_matches(key, sorted(known), n=3)
+        raise ConfigError(f"unknown config key {key!r} for {spec.name}" +
+                          (f"; did you mean {', '.join(close)}?" if close else "") +
+                          " (keys are RecBole's names plus recsys's trainer keys, see docs/training.md)")
+    return cls, config
+
+
+def train_run(model_name: str, ds: PreparedDataset, overrides: dict | None = None, seed: int = 1,
+              checkpoint: str | Path | None = None, tensors: DatasetTensors | None = None) -> RunResult:
+    spec = get_model_spec(model_name)
+    overrides = dict(overrides or {})
+    settings_dict = {**DEFAULTS, **overrides}
+    if settings_dict["objective"] not in OBJECTIVES:
+        raise ConfigError(f"objective must be one of {OBJECTIVES}, got {settings_dict['objective']!r}")
+    threads = int(settings_dict.get("threads") or torch.get_num_threads())
+    torch.set_num_threads(threads)
+    t_start = time.perf_counter()
+    _seed_everything(seed)
+    cls, config = recbole_model_config(spec, ds, overrides, seed)
+    tensors = tensors or DatasetTensors(ds)
+    _seed_everything(seed)
+    model = cls(config, TrainDatasetView(tensors, spec.name))
+    max_len = int(config["MAX_ITEM_LIST_LENGTH"] or 50)
+    objective_name = choose_objective(model, spec, settings_dict["objective"])
+    objective = build_objective(objective_name, model, tensors, int(settings_dict["train_batch_size"]), max_len)
+    phases = [Phase(**p) for p in settings_dict.get("phases", [])]
+    settings = TrainerSettings(
+        epochs=1 if objective_name == "positives" else int(settings_dict["epochs"]),
+        learning_rate=float(settings_dict["learning_rate"]),
+        weight_decay=float(settings_dict.get("weight_decay") or 0.0),
+        stopping_step=int(settings_dict["stopping_step"]),
+        valid_metric=str(settings_dict["valid_metric"]).lower(),
+        eval_step=int(settings_dict.get("eval_step") or 1),
+        clip_grad_norm=settings_dict.get("clip_grad_norm") if not isinstance(settings_dict.get("clip_grad_norm"),
+                                                                             dict) else None,
+        scheduler=settings_dict.get("scheduler", "none"),
+        phases=phases,
+        tie_policy=settings_dict["tie_policy"],
+        topk=tuple(settings_dict["topk"]),
+        eval_batch_size=int(settings_dict["eval_batch_size"]),
+        progress=settings_dict.get("progress"),
+    )
+    score_fn = score_function(model, max_len)
+    trainer = Trainer(model, objective, score_fn, tensors, settings, seed)
+    result = RunResult(model=spec.name, dataset=ds.name, seed=seed, status="ok",
+                       config={**settings_dict, "threads": threads}, objective=objective_name)
+    try:
+        log = trainer.fit()
+        model.eval()
+        for phase in [s for s in tensors.split_names() if s.startswith("test")]:
+            result.test[phase] = evaluate(score_fn, tensors, phase, settings.topk, settings.tie_policy,
+                                          settings.eval_batch_size, seed=seed)
+        result.valid = log.best_valid
+        result.fit = {"epochs_run": log.epochs_run, "best_epoch": log.best_epoch, "losses": log.losses,
+                      "valid_history": log.valid_history, "train_seconds": log.train_seconds,
+                      "eval_seconds": log.eval_seconds, "train_targets": log.targets,
+                      "targets_per_second": log.targets / log.train_seconds if log.train_seconds else 0.0,
+                      "stopped_early": log.stopped_early}
+        if checkpoint:
+            from recsys.train.checkpoint import save_checkpoint
+
+            save_checkpoint(model, checkpoint, {"model": spec.name, "dataset": ds.name,
+                                                "fingerprint": ds.fingerprint, "seed": seed,
+                                                "config": result.config})
+    except (FloatingPointError, ValueError) as exc:
+        result.status, result.error = "failed", f"{type(exc).__name__}: {exc}"
+        result.fit = {"epochs_run": trainer.log.epochs_run, "losses": trainer.log.losses}
+    result.wall_seconds = time.perf_counter() - t_start
+    result.peak_memory_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return result

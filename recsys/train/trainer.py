@@ -1,0 +1,192 @@
+"""The training loop: epochs, early stopping, clipping, schedulers, phases, NaN guard, progress.
+
+It computes no metrics itself: validation goes through ``recsys.eval.evaluate``. The best
+weights (by the validation metric) are kept in memory and restored at the end; a checkpoint
+is a plain state dict plus a JSON config (``recsys.train.checkpoint``).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import re
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+from recsys.errors import RecsysError
+from recsys.eval.evaluator import EvalResult, evaluate
+from recsys.train.objectives import Objective
+
+SCHEDULERS = ("none", "cosine", "step", "plateau")
+
+
+class TrainingDiverged(RecsysError, FloatingPointError):
+    """The loss became NaN or infinite: the run stops and is recorded as failed."""
+
+
+@dataclass
+class Phase:
+    """One stage of a multi-phase schedule: its own epochs, learning rate and trainable parameters."""
+
+    epochs: int
+    learning_rate: float
+    trainable: str | None = None  # regex over parameter names; None = all
+    name: str = "main"
+
+
+@dataclass
+class TrainerSettings:
+    epochs: int = 50
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.0
+    stopping_step: int = 10  # patience, in evaluations
+    valid_metric: str = "ndcg@10"
+    eval_step: int = 1
+    clip_grad_norm: float | None = None
+    scheduler: str = "none"
+    phases: list[Phase] = field(default_factory=list)
+    tie_policy: str = "pessimistic"
+    topk: tuple[int, ...] = (5, 10, 20)
+    eval_batch_size: int = 1024
+    progress: bool | None = None  # None: only on a terminal, never in CI
+
+
+@dataclass
+class FitLog:
+    epochs_run: int = 0
+    best_epoch: int = -1
+    best_valid: dict = field(default_factory=dict)
+    best_score: float = -math.inf
+    train_seconds: float = 0.0
+    eval_seconds: float = 0.0
+    targets: int = 0
+    losses: list[float] = field(default_factory=list)
+    valid_history: list[float] = field(default_factory=list)
+    stopped_early: bool = False
+
+
+def _progress_enabled(flag: bool | None) -> bool:
+    if flag is not None:
+        return flag
+    import sys
+
+    return sys.stderr.isatty() and not os.environ.get("CI")
+
+
+def _scheduler(opt, name: str, epochs: int):
+    if name == "none":
+        return None
+    if name == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(epochs, 1))
+    if name == "step":
+        return torch.optim.lr_scheduler.StepLR(opt, step_size=max(epochs // 3, 1), gamma=0.1)
+    if name == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", patience=2)
+    raise ValueError(f"scheduler must be one of {SCHEDULERS}, got {name!r}")
+
+
+class Trainer:
+    def __init__(self, model: torch.nn.Module, objective: Objective, score_fn, tensors, settings: TrainerSettings,
+                 seed: int = 0):
+        self.model = model
+        self.objective = objective
+        self.score_fn = score_fn
+        self.tensors = tensors
+        self.s = settings
+        self.gen = torch.Generator().manual_seed(seed)
+        self.seed = seed
+        self.log = FitLog()
+
+    def validate(self) -> EvalResult:
+        self.model.eval()
+        t0 = time.perf_counter()
+        result = evaluate(self.score_fn, self.tensors, "valid", self.s.topk, self.s.tie_policy,
+                          self.s.eval_batch_size, seed=self.seed)
+        self.log.eval_seconds += time.perf_counter() - t0
+        return result
+
+    def fit(self) -> FitLog:
+        phases = self.s.phases or [Phase(self.s.epochs, self.s.learning_rate)]
+        best_state = None
+        show = _progress_enabled(self.s.progress)
+        for phase in phases:
+            best_state = self._fit_phase(phase, show, best_state)
+        if best_state is not None:
+            self.model.load_state_dict(best_state)
+        return self.log
+
+    def _fit_phase(self, phase: Phase, show: bool, best_state):
+        params = []
+        for name, p in self.model.named_parameters():
+            train = phase.trainable is None or re.search(phase.trainable, name) is not None
+            p.requires_grad_(train)
+            if train:
+                params.append(p)
+        if not params:
+            raise ValueError(f"phase {phase.name!r}: no parameter matches trainable={phase.trainable!r}")
+        opt = torch.optim.Adam(params, lr=phase.learning_rate, weight_decay=self.s.weight_decay)
+        sched = _scheduler(opt, self.s.scheduler, phase.epochs)
+        patience = 0
+        metric = self.s.valid_metric.lower()
+        bar = None
+        if show:
+            from tqdm import tqdm
+
+            bar = tqdm(total=phase.epochs * self.objective.n_batches(), unit="batch", dynamic_ncols=True,
+                       desc=f"{type(self.model).__name__} {phase.name}")
+        try:
+            for epoch in range(phase.epochs):
+                self.model.train()
+                t0 = time.perf_counter()
+                total, n_batches = 0.0, 0
+                for step, (loss, n) in enumerate(self.objective.epoch(self.gen)):
+                    if not torch.isfinite(loss):
+                        raise TrainingDiverged(
+                            f"loss is {loss.item()} at epoch {self.log.epochs_run + 1}, batch {step + 1} "
+                            f"({type(self.model).__name__}); lower the learning rate or enable clip_grad_norm")
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    if self.s.clip_grad_norm:
+                        torch.nn.utils.clip_grad_norm_(params, self.s.clip_grad_norm)
+                    opt.step()
+                    total += float(loss.detach())
+                    n_batches += 1
+                    self.log.targets += n
+                    if bar:
+                        bar.update(1)
+                        bar.set_postfix(epoch=self.log.epochs_run + 1, loss=f"{total / n_batches:.4f}")
+                self.log.train_seconds += time.perf_counter() - t0
+                self.log.epochs_run += 1
+                self.log.losses.append(total / max(n_batches, 1))
+                if sched is not None and not isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                    sched.step()
+                if (epoch + 1) % self.s.eval_step and epoch + 1 != phase.epochs:
+                    continue
+                valid = self.validate()
+                if metric not in valid.summary:
+                    raise ValueError(f"valid_metric {self.s.valid_metric!r} is not computed; "
+                                     f"available: {sorted(valid.summary)}")
+                score = valid.summary[metric]
+                self.log.valid_history.append(score)
+                if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                    sched.step(score)
+                if bar:
+                    bar.set_postfix(epoch=self.log.epochs_run, loss=f"{self.log.losses[-1]:.4f}",
+                                    **{metric: f"{score:.4f}"})
+                if score > self.log.best_score:
+                    self.log.best_score, self.log.best_epoch = score, self.log.epochs_run
+                    self.log.best_valid = dict(valid.summary)
+                    best_state = copy.deepcopy(self.model.state_dict())
+                    patience = 0
+                else:
+                    patience += 1
+                    if patience >= self.s.stopping_step:
+                        self.log.stopped_early = True
+                        break
+        finally:
+            if bar:
+                bar.close()
+        return best_state
