@@ -25,7 +25,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 	touch $@
 
 demo: install
-	$(VENV)/bin/recsys demo
+	$(VENV)/bin/recsys bench --suite quick
 
 test: install
 	$(PY) -m pytest

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 
 from recsys.errors import RecsysError
@@ -110,10 +111,110 @@ def cmd_perf_prepare(args) -> int:
     return 0
 
 
-def cmd_demo(args) -> int:
-    from recsys.demo import run_demo
+def _parse_value(text: str):
+    import tomllib
 
-    run_demo(quick=args.quick)
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _overrides(args) -> dict:
+    import tomllib
+
+    out = {}
+    if getattr(args, "config", None):
+        with open(args.config, "rb") as fh:
+            out.update(tomllib.load(fh))
+    for item in getattr(args, "set", None) or []:
+        if "=" not in item:
+            raise RecsysError(f"--set expects key=value, got {item!r}")
+        key, value = item.split("=", 1)
+        out[key.strip()] = _parse_value(value.strip())
+    return out
+
+
+def _results_dir(args) -> str:
+    return args.results or os.environ.get("RECSYS_RESULTS") or "results"
+
+
+def cmd_train(args) -> int:
+    from recsys.bench.runner import record_for
+    from recsys.bench.store import ResultsStore, run_id
+    from recsys.data import prepare
+    from recsys.train.run import config_hash, train_run
+
+    overrides = _overrides(args)
+    ds = prepare(args.dataset, args.data_dir, download=args.download)
+    if args.via == "recbole":
+        from recsys.recbole_bridge import run_recbole
+
+        result = run_recbole(args.model, ds, {"seed": args.seed, **overrides})
+        print(json.dumps(result["test"], indent=2))
+        return 0
+    if args.quiet:
+        overrides.setdefault("progress", False)
+    result = train_run(args.model, ds, overrides, seed=args.seed, checkpoint=args.checkpoint)
+    chash = config_hash({"model": result.model, **overrides})
+    rid = run_id(result.model, ds.fingerprint, chash, args.seed)
+    store = ResultsStore(_results_dir(args))
+    record, per_user = record_for(result, ds, rid, chash)
+    path = store.save(record, per_user)
+    store.consolidate()
+    if result.status != "ok":
+        print(f"error: run failed: {result.error}\n  recorded as failed in {path}", file=sys.stderr)
+        return 1
+    t = result.test["test"].summary
+    print(f"{result.model} on {ds.name} (seed {args.seed}, objective {result.objective}, "
+          f"{result.fit['epochs_run']} epochs, best {result.fit['best_epoch']}): "
+          + ", ".join(f"{k} {t[k]:.4f}" for k in ("ndcg@10", "recall@10", "mrr@10", "hit@10")))
+    print(f"  result: {path}")
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from recsys.bench.runner import load_suite, run_suite
+    from recsys.bench.store import ResultsStore, records_frame
+    from recsys.report.table import markdown_table
+
+    suite = load_suite(args.suite)
+    store = ResultsStore(_results_dir(args))
+    print(f"suite {suite.name}: {len(suite.models)} models x {len(suite.datasets)} datasets x "
+          f"{len(suite.seeds)} seeds -> {store.root}")
+    records = run_suite(suite, store, args.data_dir, progress=False if args.quiet else None)
+    print()
+    print(markdown_table(records_frame(records)))
+    print("\nmean ± std over seeds; full ranking, training items masked, pessimistic ties")
+    return 0
+
+
+def cmd_models(args) -> int:
+    from recsys.models import list_models
+
+    for spec in list_models(args.task):
+        flag = " [full-sequence objective]" if spec.full_sequence else ""
+        print(f"{spec.name:<16} {spec.task:<12} {spec.source:<8} {spec.description}{flag}")
+    return 0
+
+
+def cmd_perf_train(args) -> int:
+    from recsys.perf.train import compare_train
+
+    hyper = _overrides(args)
+    r = compare_train(args.model, args.dataset, args.data_dir, epochs=args.epochs, hyper=hyper,
+                      objective=args.objective)
+    if args.json:
+        print(json.dumps(r, indent=2))
+        return 0
+    print(f"{r['model']} on {r['dataset']}, {r['epochs']} epochs, {r['threads']} threads, same hyperparameters")
+    print(f"  training   recsys {r['train_targets_per_s_ours']:,.0f} targets/s ({r['objective_ours']}), RecBole "
+          f"{r['train_targets_per_s_recbole']:,.0f} -> {r['train_speedup']:.1f}x")
+    print(f"  epoch      recsys {r['epoch_seconds_ours']:.1f} s, RecBole {r['epoch_seconds_recbole']:.1f} s")
+    print(f"  full sort  recsys {r['eval_users_per_s_ours']:,.0f} users/s, RecBole "
+          f"{r['eval_users_per_s_recbole']:,.0f} -> {r['eval_speedup']:.1f}x")
+    print(f"  NDCG@10    recsys {r['ndcg10_ours']:.4f}, RecBole {r['ndcg10_recbole']:.4f}")
+    print(f"  peak RSS   recsys {r['peak_memory_mb_ours']:.0f} MB, RecBole {r['peak_memory_mb_recbole']:.0f} MB")
     return 0
 
 
@@ -155,9 +256,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_perf_prepare)
 
-    p = sub.add_parser("demo", help="prepare ml-100k and run RecBole baselines through the bridge")
-    p.add_argument("--quick", action="store_true", help="fewer epochs")
-    p.set_defaults(func=cmd_demo)
+    p = psub.add_parser("train", help="training and full-sort speed: recsys vs RecBole's own pipeline")
+    p.add_argument("--model", default="SASRec")
+    p.add_argument("--dataset", default="ml-100k")
+    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--objective", default="auto", help="our objective (auto: the model's default)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="hyperparameter for both sides")
+    p.add_argument("--data-dir")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_perf_train)
+
+    p = sub.add_parser("train", help="train one model on one dataset and store the result")
+    p.add_argument("--model", required=True, help="a registered model (see `recsys models`)")
+    p.add_argument("--dataset", required=True, help="a dataset name or recipe file")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--config", help="TOML file of config keys (RecBole's names + trainer keys)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="one config key (repeatable)")
+    p.add_argument("--via", choices=("recsys", "recbole"), default="recsys",
+                   help="recsys's fast loop (default) or RecBole's own pipeline")
+    p.add_argument("--checkpoint", help="save the best weights here (.pt state dict + .json config)")
+    p.add_argument("--results", help="results store folder (default $RECSYS_RESULTS or ./results)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_data_dir(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("bench", help="run a suite (models x datasets x seeds) and print a leaderboard")
+    p.add_argument("--suite", default="quick", help="a shipped suite name or a suite TOML file")
+    p.add_argument("--results", help="results store folder (default $RECSYS_RESULTS or ./results)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--data-dir")
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("models", help="registered models (ours and RecBole's)")
+    p.add_argument("--task", choices=("sequential", "general", "context", "cross_domain", "multi_scenario"))
+    p.set_defaults(func=cmd_models)
     return parser
 
 
@@ -171,7 +303,9 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"data {args.data_command}: give a dataset NAME or --recipe FILE")
     try:
         return args.func(args)
-    except RecsysError as exc:
+    except (RecsysError, ValueError) as exc:
+        if not isinstance(exc, RecsysError) and args.verbose:
+            raise
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

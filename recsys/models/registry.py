@@ -25,7 +25,7 @@ _RECBOLE_PACKAGES = {
     "context": "recbole.model.context_aware_recommender",
 }
 #: Our model packages, imported on first registry use (each module calls ``register_model``).
-MODEL_PACKAGES: tuple[str, ...] = ()
+MODEL_PACKAGES: tuple[str, ...] = ("recsys.models.general",)
 
 #: Causal sequential models whose per-position outputs are valid next-item representations, so the
 #: one-sequence-per-user objective (loss at every position) applies to them unchanged.
@@ -91,6 +91,8 @@ def _recbole_loader(module: str, name: str) -> Callable[[], type]:
 
 @lru_cache(maxsize=1)
 def _all() -> dict[str, ModelSpec]:
+    import recsys  # noqa: F401  (compat patches before any RecBole import)
+
     for package in MODEL_PACKAGES:
         importlib.import_module(package)
     specs: dict[str, ModelSpec] = {}

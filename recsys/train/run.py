@@ -88,7 +88,9 @@ def recbole_model_config(spec: ModelSpec, ds: PreparedDataset, overrides: dict, 
     cfg.update({k: v for k, v in overrides.items() if k not in TRAINER_KEYS or k in ("MAX_ITEM_LIST_LENGTH",)})
     with _without_command_line():
         config = Config(model=cls, dataset=ds.name, config_dict=cfg)
-    known = set(config.final_config_dict) | TRAINER_KEYS
+    # RecBole merges any key it is given, so "known" means: defined by RecBole's own yaml files
+    # (overall, model, dataset) or read by our trainer
+    known = set(config.internal_config_dict) | TRAINER_KEYS
     unknown = [k for k in overrides if k not in known]
     if unknown:
         key = unknown[0]
@@ -141,15 +143,17 @@ def train_run(model_name: str, ds: PreparedDataset, overrides: dict | None = Non
     try:
         log = trainer.fit()
         model.eval()
+        t_test = time.perf_counter()
         for phase in [s for s in tensors.split_names() if s.startswith("test")]:
             result.test[phase] = evaluate(score_fn, tensors, phase, settings.topk, settings.tie_policy,
                                           settings.eval_batch_size, seed=seed)
+        t_test = time.perf_counter() - t_test
         result.valid = log.best_valid
         result.fit = {"epochs_run": log.epochs_run, "best_epoch": log.best_epoch, "losses": log.losses,
                       "valid_history": log.valid_history, "train_seconds": log.train_seconds,
                       "eval_seconds": log.eval_seconds, "train_targets": log.targets,
                       "targets_per_second": log.targets / log.train_seconds if log.train_seconds else 0.0,
-                      "stopped_early": log.stopped_early}
+                      "stopped_early": log.stopped_early, "test_seconds": t_test}
         if checkpoint:
             from recsys.train.checkpoint import save_checkpoint
 

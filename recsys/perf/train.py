@@ -1,0 +1,116 @@
+"""Training and evaluation speed: RecBole's own pipeline vs ours, same model, data and hyperparameters.
+
+Each side runs in its own child process (so peak memory is measured per side), one after
+the other on the same machine, for the same fixed epoch budget (no early stopping):
+
+- RecBole: ``Config`` / ``create_dataset`` / ``data_preparation`` / ``Trainer._train_epoch``
+  per epoch, then ``Trainer.evaluate`` on the test split (full ranking).
+- recsys: ``train_run`` with the model's default objective, then the full-ranking evaluator.
+
+Throughput is counted in training targets (next-item predictions, or (user, item) pairs for
+general models) per second of training, evaluation in users per second.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import resource
+import time
+
+import torch
+
+
+def _recbole_side(model: str, dataset: str, data_dir, hyper: dict, epochs: int, threads: int, queue) -> None:
+    import recsys  # noqa: F401
+    from recbole.data import create_dataset, data_preparation
+    from recbole.trainer import Trainer
+    from recbole.utils import init_seed
+
+    from recsys.data import prepare
+    from recsys.recbole_bridge import recbole_config
+
+    torch.set_num_threads(threads)
+    ds = prepare(dataset, data_dir, progress=False)
+    config = recbole_config(model, ds, {**hyper, "epochs": epochs, "eval_batch_size": 4096})
+    init_seed(config["seed"], True)
+    data = create_dataset(config)
+    train, valid, test = data_preparation(config, data)
+    init_seed(config["seed"], True)
+    net = config.model_class(config, train.dataset).to(config["device"])
+    trainer = Trainer(config, net)
+    samples = len(train.dataset)
+    t0 = time.perf_counter()
+    for epoch in range(epochs):
+        trainer._train_epoch(train, epoch, show_progress=False)
+    train_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    result = trainer.evaluate(test, load_best_model=False, show_progress=False)
+    eval_s = time.perf_counter() - t0
+    users = int(test._dataset.inter_feat.length if hasattr(test._dataset.inter_feat, "length")
+                else len(test._dataset.inter_feat))
+    queue.put({"train_seconds": train_s, "targets": samples * epochs, "eval_seconds": eval_s, "eval_users": users,
+               "ndcg@10": float(result["ndcg@10"]), "recall@10": float(result["recall@10"]),
+               "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+
+
+def _recsys_side(model: str, dataset: str, data_dir, hyper: dict, epochs: int, threads: int, objective: str,
+                 queue) -> None:
+    import recsys  # noqa: F401
+    from recsys.data import prepare
+    from recsys.data.tensors import DatasetTensors
+    from recsys.train.run import train_run
+
+    torch.set_num_threads(threads)
+    ds = prepare(dataset, data_dir, progress=False)
+    tensors = DatasetTensors(ds)
+    cfg = {**hyper, "epochs": epochs, "eval_step": epochs, "stopping_step": epochs + 1, "threads": threads,
+           "objective": objective, "progress": False, "eval_batch_size": 4096}
+    run = train_run(model, ds, cfg, seed=2024, tensors=tensors)
+    if run.status != "ok":
+        queue.put({"error": run.error})
+        return
+    test = run.test["test"]
+    queue.put({"train_seconds": run.fit["train_seconds"], "targets": run.fit["train_targets"],
+               "eval_seconds": run.fit["test_seconds"],
+               "eval_users": len(test.users), "ndcg@10": test.summary["ndcg@10"],
+               "recall@10": test.summary["recall@10"], "objective": run.objective,
+               "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+
+
+def _child(target, *args) -> dict:
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=target, args=(*args, queue))
+    proc.start()
+    result = queue.get()
+    proc.join()
+    if "error" in result:
+        raise RuntimeError(result["error"])
+    return result
+
+
+def compare_train(model: str = "SASRec", dataset: str = "ml-100k", data_dir=None, epochs: int = 2,
+                  hyper: dict | None = None, threads: int | None = None, objective: str = "auto") -> dict:
+    hyper = dict(hyper or {})
+    threads = threads or torch.get_num_threads()
+    theirs = _child(_recbole_side, model, dataset, data_dir, hyper, epochs, threads)
+    ours = _child(_recsys_side, model, dataset, data_dir, hyper, epochs, threads, objective)
+    rate = lambda side: side["targets"] / side["train_seconds"]  # noqa: E731
+    users = lambda side: side["eval_users"] / side["eval_seconds"]  # noqa: E731
+    return {
+        "model": model, "dataset": dataset, "epochs": epochs, "threads": threads, "hyperparameters": hyper,
+        "objective_ours": ours.get("objective"),
+        "train_targets_per_s_ours": rate(ours), "train_targets_per_s_recbole": rate(theirs),
+        "train_speedup": rate(ours) / rate(theirs),
+        "epoch_seconds_ours": ours["train_seconds"] / epochs, "epoch_seconds_recbole": theirs["train_seconds"] / epochs,
+        "eval_users_per_s_ours": users(ours), "eval_users_per_s_recbole": users(theirs),
+        "eval_speedup": users(ours) / users(theirs),
+        "ndcg10_ours": ours["ndcg@10"], "ndcg10_recbole": theirs["ndcg@10"],
+        "recall10_ours": ours["recall@10"], "recall10_recbole": theirs["recall@10"],
+        "peak_memory_mb_ours": ours["peak_memory_mb"], "peak_memory_mb_recbole": theirs["peak_memory_mb"],
+    }
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(json.dumps(compare_train(), indent=2))

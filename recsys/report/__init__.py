@@ -1,0 +1,1 @@
+"""Reports: leaderboard tables (and, later, significance marks, plots, HTML, LaTeX)."""
