@@ -74,11 +74,13 @@ def evaluate(score_fn: ScoreFn, tensors: DatasetTensors, phase: str = "test", ks
             pos = targets[start: start + batch_size]
             width = int((pos >= 0).sum(1).max())
             pos = pos[:, :width]
-            scores = score_fn(u, history).detach().to(torch.float64).reshape(len(u), -1)
+            scores = score_fn(u, history).detach().reshape(len(u), -1)
+            if not scores.is_floating_point():
+                scores = scores.float()
             if scores.shape[1] != tensors.n_items + 1:
                 raise ValueError(f"score_fn returned {scores.shape[1]} columns; expected n_items + 1 = "
                                  f"{tensors.n_items + 1} (column 0 is padding)")
-            if torch.isnan(scores).any():
+            if torch.isnan(scores.max()):  # max propagates NaN: one cheap pass
                 raise FloatingPointError("the model produced NaN scores during evaluation")
             idx = pos.clamp(min=0)
             target_scores = scores.gather(1, idx)
@@ -89,10 +91,11 @@ def evaluate(score_fn: ScoreFn, tensors: DatasetTensors, phase: str = "test", ks
             scores.scatter_(1, idx, torch.where(pos >= 0, target_scores, scores.gather(1, idx)))
             if candidates is not None:
                 scores[:, ~candidates] = -torch.inf
-            ranks = positive_ranks(scores, pos, tie_policy, seed=seed + start)
+            top = scores.topk(kmax, dim=1)
+            ranks = positive_ranks(scores, pos, tie_policy, seed=seed + start, top_values=top.values)
             for key, vec in rank_metrics(ranks, ks).items():
                 per_user.setdefault(key, []).append(vec)
-            tops.append(scores.topk(kmax, dim=1).indices)
+            tops.append(top.indices)
     vectors = {k: np.concatenate(v) for k, v in per_user.items()}
     summary = {k: float(v.mean()) for k, v in vectors.items()}
     top = torch.cat(tops)

@@ -34,11 +34,14 @@ class PositiveRanks:
 
 
 def positive_ranks(scores: torch.Tensor, positives: torch.Tensor, tie_policy: str = "pessimistic",
-                   seed: int = 0) -> PositiveRanks:
+                   seed: int = 0, top_values: torch.Tensor | None = None) -> PositiveRanks:
     """Count, per positive, the candidates scoring above it and tied with it.
 
     ``scores``: [U, I] with excluded items (history, non-candidates, padding) at ``-inf``.
     ``positives``: [U, P] item indices, padded with -1. A positive scored ``-inf`` counts as a miss.
+    ``top_values``: the row-wise top-K scores (sorted, descending). When given, ranks are exact
+    below K and capped at K above it (enough for every metric @k <= K), and the full row is only
+    scanned for positives tied with the K-th score; without it, every rank is exact.
     """
     if tie_policy not in TIE_POLICIES:
         raise ValueError(f"tie_policy must be one of {TIE_POLICIES}, got {tie_policy!r}")
@@ -55,24 +58,12 @@ def positive_ranks(scores: torch.Tensor, positives: torch.Tensor, tie_policy: st
             above = (scores > s) | ((scores == s) & (keys > pos_keys[:, p : p + 1]))
             greater[:, p] = above.sum(1).double()
         ties = torch.zeros_like(greater)
-    elif positives.shape[1] <= 8:
-        # few positives (leave-one-out): one comparison pass per positive, O(P * I)
-        greater = torch.zeros(positives.shape, dtype=torch.float64)
-        ties = torch.zeros(positives.shape, dtype=torch.float64)
-        for p in range(positives.shape[1]):
-            s = pos_scores[:, p : p + 1]
-            greater[:, p] = (scores > s).sum(1).double()
-            ties[:, p] = ((scores == s).sum(1) - 1).clamp(min=0).double()
+    elif top_values is not None:
+        greater, ties = _counts_from_top(scores, pos_scores, valid, top_values)
     else:
-        # many positives: one sort per user row, then a binary search per positive, O(I log I + P log I)
-        ordered = scores.sort(dim=1).values
-        n = scores.shape[1]
-        left = torch.searchsorted(ordered, pos_scores.contiguous(), right=False)
-        right = torch.searchsorted(ordered, pos_scores.contiguous(), right=True)
-        greater = (n - right).double()
-        ties = (right - left - 1).clamp(min=0).double()
-    # a positive that is masked out (e.g. a repeat of a history item) can never be recommended:
-    # it counts as a miss, ranked below every candidate, as in RecBole
+        greater, ties = _counts_full(scores, pos_scores)
+    # a positive that is masked out (e.g. by a candidate mask) can never be recommended: a miss,
+    # ranked below every candidate
     excluded = torch.isneginf(pos_scores) & valid
     if excluded.any():
         greater = torch.where(excluded, torch.full_like(greater, float(scores.shape[1])), greater)
@@ -82,6 +73,34 @@ def positive_ranks(scores: torch.Tensor, positives: torch.Tensor, tie_policy: st
     elif tie_policy == "optimistic":
         ties = torch.zeros_like(ties)
     return PositiveRanks(greater=greater, ties=ties, valid=valid)
+
+
+def _counts_full(scores: torch.Tensor, pos_scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exact (greater, ties) by one sort per row and a binary search per positive."""
+    ordered = scores.sort(dim=1).values
+    n = scores.shape[1]
+    left = torch.searchsorted(ordered, pos_scores.contiguous(), right=False)
+    right = torch.searchsorted(ordered, pos_scores.contiguous(), right=True)
+    return (n - right).double(), (right - left - 1).clamp(min=0).double()
+
+
+def _counts_from_top(scores, pos_scores, valid, top_values) -> tuple[torch.Tensor, torch.Tensor]:
+    k = top_values.shape[1]
+    last = top_values[:, -1:]
+    greater = (top_values.unsqueeze(1) > pos_scores.unsqueeze(2)).sum(-1).double()
+    ties = ((top_values.unsqueeze(1) == pos_scores.unsqueeze(2)).sum(-1) - 1).clamp(min=0).double()
+    # tied with the K-th score: the ties may run past the top-K, so count over the full row
+    boundary = (pos_scores == last) & valid
+    if boundary.any():
+        r, c = boundary.nonzero(as_tuple=True)
+        row, s = scores[r], pos_scores[r, c].unsqueeze(1)
+        greater[r, c] = (row > s).sum(1).double()
+        ties[r, c] = ((row == s).sum(1) - 1).clamp(min=0).double()
+    # below the K-th score: at least K items are above it, so every metric @k <= K misses it
+    below = pos_scores < last
+    greater = torch.where(below, torch.full_like(greater, float(k)), greater)
+    ties = torch.where(below, torch.zeros_like(ties), ties)
+    return greater, ties
 
 
 def _discount(r: torch.Tensor) -> torch.Tensor:
@@ -123,16 +142,12 @@ def rank_metrics(ranks: PositiveRanks, ks: list[int] | tuple[int, ...]) -> dict[
         hits = hit_each.sum(1)
         out[f"recall@{k}"] = (hits / n_pos).numpy()
         out[f"precision@{k}"] = (hits / k).numpy()
-        first = sorted_mid[:, 0]
-        if (ranks.ties > 0).any():
-            # expected reciprocal rank of the best positive (ties of the best positive only)
-            best = order[:, :1]
-            g, t = ranks.greater.gather(1, best), ranks.ties.gather(1, best)
-            rr = _expected_over_ties(PositiveRanks(g, t, torch.ones_like(g, dtype=torch.bool)), k,
-                                     lambda r: 1.0 / (r + 1.0))[:, 0]
+        # reciprocal rank of the best positive; under "expected" ties, the positive with the highest
+        # expected reciprocal rank (exact for one positive per user)
+        rr = (_expected_over_ties(ranks, k, lambda r: 1.0 / (r + 1.0)) * valid).max(dim=1).values
+        if (ranks.ties > 0).any():  # P(at least one positive in top-k), positives taken independently
             hit_any = 1.0 - torch.prod(1.0 - hit_each.clamp(max=1.0) + (1 - valid), dim=1)
         else:
-            rr = torch.where(first < k, 1.0 / (first + 1.0), torch.zeros_like(first))
             hit_any = (hits > 0).double()
         out[f"hit@{k}"] = hit_any.numpy()
         out[f"mrr@{k}"] = rr.numpy()

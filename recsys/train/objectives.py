@@ -77,22 +77,31 @@ class Objective:
 
 
 class FullSequence(Objective):
+    """``batch_size`` counts targets, as in RecBole (one target per sample): windows are packed
+    until a batch holds about that many, so an epoch takes as many optimiser steps as RecBole's."""
+
     name = "full_sequence"
 
     def __init__(self, model, tensors, batch_size, max_len: int):
         super().__init__(model, tensors, batch_size)
         self.inputs, self.targets, _ = chunked_sequences(tensors.train, max_len)
+        self.window_targets = (self.targets > 0).sum(1)
         self.loss_type = getattr(model, "loss_type", "CE")
         self.sampler = NegativeSampler(tensors) if self.loss_type == "BPR" else None
 
     def n_batches(self) -> int:
-        return -(-len(self.inputs) // self.batch_size)
+        return max(1, -(-int(self.window_targets.sum()) // self.batch_size))
+
+    def _batches(self, gen) -> list[torch.Tensor]:
+        perm = torch.randperm(len(self.inputs), generator=gen)
+        cum = torch.cumsum(self.window_targets[perm], 0)
+        cuts = torch.searchsorted(cum, torch.arange(self.batch_size, int(cum[-1]), self.batch_size), right=True)
+        cuts = torch.unique(torch.cat([cuts, torch.tensor([len(perm)])]))
+        return [perm[a:b] for a, b in zip([0, *cuts[:-1].tolist()], cuts.tolist()) if b > a]
 
     def epoch(self, gen):
-        perm = torch.randperm(len(self.inputs), generator=gen)
         weight = self.model.item_embedding.weight
-        for b in range(0, len(perm), self.batch_size):
-            idx = perm[b: b + self.batch_size]
+        for idx in self._batches(gen):
             x, y = self.inputs[idx], self.targets[idx]
             lengths = (x > 0).sum(1)
             with all_positions(self.model):

@@ -12,6 +12,7 @@ import difflib
 import hashlib
 import json
 import random
+import re
 import resource
 import time
 from dataclasses import dataclass, field
@@ -120,6 +121,11 @@ def train_run(model_name: str, ds: PreparedDataset, overrides: dict | None = Non
     objective_name = choose_objective(model, spec, settings_dict["objective"])
     objective = build_objective(objective_name, model, tensors, int(settings_dict["train_batch_size"]), max_len)
     phases = [Phase(**p) for p in settings_dict.get("phases", [])]
+    names = [n for n, _ in model.named_parameters()]
+    for ph in phases:
+        if ph.trainable is not None and not any(re.search(ph.trainable, n) for n in names):
+            raise ConfigError(f"phase {ph.name!r}: no parameter matches trainable={ph.trainable!r}; "
+                              f"parameters: {', '.join(names[:8])}{' ...' if len(names) > 8 else ''}")
     settings = TrainerSettings(
         epochs=1 if objective_name == "positives" else int(settings_dict["epochs"]),
         learning_rate=float(settings_dict["learning_rate"]),

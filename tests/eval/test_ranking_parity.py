@@ -94,3 +94,19 @@ def test_hand_computed_case():
     assert m["recall@3"][0] == 1.0 and m["precision@3"][0] == pytest.approx(2 / 3)
     assert m["mrr@3"][0] == 1.0
     assert m["map@3"][0] == pytest.approx((1 / 1 + 2 / 3) / 2)
+
+
+@pytest.mark.parametrize("policy", ["pessimistic", "optimistic", "expected"])
+def test_top_k_shortcut_equals_full_count(policy):
+    """Ranks from the top-K values are exact wherever a metric @k <= K can see them, ties included."""
+    gen = torch.Generator().manual_seed(7)
+    scores = torch.randint(0, 30, (400, 120), generator=gen).double()  # many ties
+    scores[:, :5] = -torch.inf  # masked history
+    positives = torch.randint(5, 120, (400, 3), generator=gen)
+    positives[::4, 2] = -1
+    positives[1::7, 0] = 2  # a masked positive
+    k = 10
+    full = rank_metrics(positive_ranks(scores, positives, policy), [1, 5, k])
+    fast = rank_metrics(positive_ranks(scores, positives, policy, top_values=scores.topk(k).values), [1, 5, k])
+    for key in full:
+        np.testing.assert_allclose(fast[key], full[key], atol=1e-12, err_msg=key)
