@@ -32,6 +32,8 @@ test: install
 
 perf: install
 	$(VENV)/bin/recsys perf prepare --dataset ml-100k
+	$(VENV)/bin/recsys perf train --model SASRec --dataset ml-100k --epochs 1
+	$(VENV)/bin/recsys perf train --model BPR --dataset ml-100k --epochs 2 --set train_batch_size=2048
 
 clean:
 	rm -rf $(VENV) build *.egg-info

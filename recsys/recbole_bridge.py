@@ -69,7 +69,12 @@ def recbole_config(model, ds: PreparedDataset, overrides: dict | None = None):
     from recbole.config import Config
     from recbole.model.abstract_recommender import SequentialRecommender
 
-    cls = recbole_model_class(model) if isinstance(model, str) else model
+    if isinstance(model, str):
+        from recsys.models.registry import get_model_spec
+
+        cls = get_model_spec(model).load()  # ours or RecBole's
+    else:
+        cls = model
     root = export_atomic(ds)
     cfg = dict(BASE_CONFIG)
     cfg.update(data_path=str(root), checkpoint_dir=str(cache_dir() / "recbole" / "saved"),

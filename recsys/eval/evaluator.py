@@ -74,7 +74,8 @@ def evaluate(score_fn: ScoreFn, tensors: DatasetTensors, phase: str = "test", ks
             pos = targets[start: start + batch_size]
             width = int((pos >= 0).sum(1).max())
             pos = pos[:, :width]
-            scores = score_fn(u, history).detach().reshape(len(u), -1)
+            # a copy: scores may alias model state (a buffer, an expanded view), and masking is in place
+            scores = score_fn(u, history).detach().reshape(len(u), -1).clone()
             if not scores.is_floating_point():
                 scores = scores.float()
             if scores.shape[1] != tensors.n_items + 1:
