@@ -202,11 +202,21 @@ def cmd_perf_train(args) -> int:
     from recsys.perf.train import compare_train
 
     hyper = _overrides(args)
-    r = compare_train(args.model, args.dataset, args.data_dir, epochs=args.epochs, hyper=hyper,
-                      objective=args.objective)
+    seeds = [int(x) for x in str(args.seeds).split(",")]
+    runs = [compare_train(args.model, args.dataset, args.data_dir, epochs=args.epochs, hyper=hyper,
+                          objective=args.objective, seed=seed) for seed in seeds]
+    r = {k: (sum(x[k] for x in runs) / len(runs) if isinstance(runs[0][k], float) else runs[0][k])
+         for k in runs[0]}
+    r["seeds"] = seeds
+    if len(runs) > 1:
+        r["per_seed"] = runs
     if args.json:
         print(json.dumps(r, indent=2))
         return 0
+    if len(runs) > 1:
+        print(f"mean over seeds {seeds}; NDCG@10 per seed: recsys "
+              + ", ".join(f"{x['ndcg10_ours']:.4f}" for x in runs) + "; RecBole "
+              + ", ".join(f"{x['ndcg10_recbole']:.4f}" for x in runs))
     print(f"{r['model']} on {r['dataset']}, {r['epochs']} epochs, {r['threads']} threads, same hyperparameters")
     print(f"  training   recsys {r['train_targets_per_s_ours']:,.0f} targets/s ({r['objective_ours']}), RecBole "
           f"{r['train_targets_per_s_recbole']:,.0f} -> {r['train_speedup']:.1f}x")
@@ -261,6 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", default="ml-100k")
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--objective", default="auto", help="our objective (auto: the model's default)")
+    p.add_argument("--seeds", default="2024", help="comma-separated seeds; figures are averaged")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="hyperparameter for both sides")
     p.add_argument("--data-dir")
     p.add_argument("--json", action="store_true")

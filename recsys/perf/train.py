@@ -21,7 +21,8 @@ import time
 import torch
 
 
-def _recbole_side(model: str, dataset: str, data_dir, hyper: dict, epochs: int, threads: int, queue) -> None:
+def _recbole_side(model: str, dataset: str, data_dir, hyper: dict, epochs: int, threads: int, seed: int,
+                  queue) -> None:
     import recsys  # noqa: F401
     from recbole.data import create_dataset, data_preparation
     from recbole.trainer import Trainer
@@ -32,7 +33,7 @@ def _recbole_side(model: str, dataset: str, data_dir, hyper: dict, epochs: int, 
 
     torch.set_num_threads(threads)
     ds = prepare(dataset, data_dir, progress=False)
-    config = recbole_config(model, ds, {**hyper, "epochs": epochs, "eval_batch_size": 4096})
+    config = recbole_config(model, ds, {**hyper, "epochs": epochs, "eval_batch_size": 4096, "seed": seed})
     init_seed(config["seed"], True)
     data = create_dataset(config)
     train, valid, test = data_preparation(config, data)
@@ -54,8 +55,8 @@ def _recbole_side(model: str, dataset: str, data_dir, hyper: dict, epochs: int, 
                "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
 
 
-def _recsys_side(model: str, dataset: str, data_dir, hyper: dict, epochs: int, threads: int, objective: str,
-                 queue) -> None:
+def _recsys_side(model: str, dataset: str, data_dir, hyper: dict, epochs: int, threads: int, seed: int,
+                 objective: str, queue) -> None:
     import recsys  # noqa: F401
     from recsys.data import prepare
     from recsys.data.tensors import DatasetTensors
@@ -66,7 +67,7 @@ def _recsys_side(model: str, dataset: str, data_dir, hyper: dict, epochs: int, t
     tensors = DatasetTensors(ds)
     cfg = {**hyper, "epochs": epochs, "eval_step": epochs, "stopping_step": epochs + 1, "threads": threads,
            "objective": objective, "progress": False, "eval_batch_size": 4096}
-    run = train_run(model, ds, cfg, seed=2024, tensors=tensors)
+    run = train_run(model, ds, cfg, seed=seed, tensors=tensors)
     if run.status != "ok":
         queue.put({"error": run.error})
         return
@@ -91,15 +92,17 @@ def _child(target, *args) -> dict:
 
 
 def compare_train(model: str = "SASRec", dataset: str = "ml-100k", data_dir=None, epochs: int = 2,
-                  hyper: dict | None = None, threads: int | None = None, objective: str = "auto") -> dict:
+                  hyper: dict | None = None, threads: int | None = None, objective: str = "auto",
+                  seed: int = 2024) -> dict:
     hyper = dict(hyper or {})
     threads = threads or torch.get_num_threads()
-    theirs = _child(_recbole_side, model, dataset, data_dir, hyper, epochs, threads)
-    ours = _child(_recsys_side, model, dataset, data_dir, hyper, epochs, threads, objective)
+    theirs = _child(_recbole_side, model, dataset, data_dir, hyper, epochs, threads, seed)
+    ours = _child(_recsys_side, model, dataset, data_dir, hyper, epochs, threads, seed, objective)
     rate = lambda side: side["targets"] / side["train_seconds"]  # noqa: E731
     users = lambda side: side["eval_users"] / side["eval_seconds"]  # noqa: E731
     return {
-        "model": model, "dataset": dataset, "epochs": epochs, "threads": threads, "hyperparameters": hyper,
+        "model": model, "dataset": dataset, "epochs": epochs, "threads": threads, "seed": seed,
+        "hyperparameters": hyper,
         "objective_ours": ours.get("objective"),
         "train_targets_per_s_ours": rate(ours), "train_targets_per_s_recbole": rate(theirs),
         "train_speedup": rate(ours) / rate(theirs),

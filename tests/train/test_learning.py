@@ -7,9 +7,10 @@ from recsys.data.tensors import DatasetTensors
 from recsys.train.run import train_run
 
 BUDGETS = {
-    "SASRec": {"epochs": 4, "train_batch_size": 1024, "hidden_size": 64, "n_layers": 2, "n_heads": 2,
-               "MAX_ITEM_LIST_LENGTH": 20, "learning_rate": 0.002},
-    "GRU4Rec": {"epochs": 4, "train_batch_size": 1024, "learning_rate": 0.003, "MAX_ITEM_LIST_LENGTH": 20},
+    "SASRec": {"epochs": 3, "train_batch_size": 1024, "hidden_size": 32, "inner_size": 64, "n_layers": 2,
+               "n_heads": 2, "MAX_ITEM_LIST_LENGTH": 20, "learning_rate": 0.003},
+    "GRU4Rec": {"epochs": 3, "train_batch_size": 1024, "learning_rate": 0.003, "MAX_ITEM_LIST_LENGTH": 20,
+                "embedding_size": 32, "hidden_size": 64},
     "BPR": {"epochs": 10, "train_batch_size": 4096, "learning_rate": 0.005},
     "LightGCN": {"epochs": 8, "train_batch_size": 4096, "learning_rate": 0.005},
 }
