@@ -53,15 +53,26 @@ def load_suite(name_or_path: str) -> Suite:
                  description=raw.get("description", ""))
 
 
+def run_label(model: str, llm_artefacts: list[dict]) -> str:
+    """The name a leaderboard shows: a run that used a non-LLM fallback says so, e.g. ``X (keywords-tfidf fallback)``."""
+    fallbacks = sorted({a["backend"] for a in llm_artefacts
+                        if a.get("is_llm") is False or a.get("is_neural") is False})
+    return f"{model} ({', '.join(fallbacks)} fallback)" if fallbacks else model
+
+
 def record_for(result: RunResult, ds: PreparedDataset, rid: str, chash: str) -> tuple[dict, dict]:
+    from recsys.llm.artefacts import backend_label
+
+    backends = {a["artefact"]: backend_label(a) for a in result.llm_artefacts}
     record = {
         "run_id": rid, "model": result.model, "dataset": result.dataset, "seed": result.seed,
         "status": result.status, "error": result.error, "objective": result.objective,
-        "label": result.model, "config": result.config,
+        "label": run_label(result.model, result.llm_artefacts), "config": result.config,
         "test": {phase: r.summary for phase, r in result.test.items()},
         "valid": result.valid, "fit": result.fit,
         "wall_seconds": result.wall_seconds, "peak_memory_mb": result.peak_memory_mb,
-        "provenance": provenance(ds, chash, result.seed, result.config.get("tie_policy", "pessimistic")),
+        "provenance": provenance(ds, chash, result.seed, result.config.get("tie_policy", "pessimistic"),
+                                 backends),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     per_user = {phase: pl.DataFrame({"user_idx": r.users, **r.per_user}) for phase, r in result.test.items()}

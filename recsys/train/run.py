@@ -61,6 +61,7 @@ class RunResult:
     error: str | None = None
     wall_seconds: float = 0.0
     peak_memory_mb: float = 0.0
+    llm_artefacts: list[dict] = field(default_factory=list)  # metas of the LLM-side artefacts used
 
     def metric(self, name: str, phase: str = "test") -> float:
         return self.test[phase].summary[name]
@@ -103,7 +104,8 @@ def recbole_model_config(spec: ModelSpec, ds: PreparedDataset, overrides: dict, 
 
 
 def train_run(model_name: str, ds: PreparedDataset, overrides: dict | None = None, seed: int = 1,
-              checkpoint: str | Path | None = None, tensors: DatasetTensors | None = None) -> RunResult:
+              checkpoint: str | Path | None = None, tensors: DatasetTensors | None = None,
+              llm_artefacts: list[dict] | None = None) -> RunResult:
     spec = get_model_spec(model_name)
     overrides = dict(overrides or {})
     settings_dict = {**DEFAULTS, **overrides}
@@ -145,7 +147,8 @@ def train_run(model_name: str, ds: PreparedDataset, overrides: dict | None = Non
     score_fn = score_function(model, max_len)
     trainer = Trainer(model, objective, score_fn, tensors, settings, seed)
     result = RunResult(model=spec.name, dataset=ds.name, seed=seed, status="ok",
-                       config={**settings_dict, "threads": threads}, objective=objective_name)
+                       config={**settings_dict, "threads": threads}, objective=objective_name,
+                       llm_artefacts=list(llm_artefacts or []))
     try:
         log = trainer.fit()
         model.eval()

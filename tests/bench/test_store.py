@@ -68,3 +68,20 @@ def test_run_ids_and_suites():
     assert quick.seeds == [1, 2] and len(quick.models) >= 3
     with pytest.raises(RecipeError, match="unknown suite"):
         load_suite("nope")
+
+
+def test_fallback_runs_are_labelled_in_results(ml100k, tmp_path):
+    from recsys.bench.runner import record_for, run_label
+    from recsys.bench.store import records_frame
+    from recsys.train.run import train_run
+
+    fallback = {"artefact": "profiles-keywords-tfidf", "backend": "keywords-tfidf", "is_llm": False}
+    neural = {"artefact": "embeddings-minilm", "backend": "minilm", "is_neural": True}
+    assert run_label("X", [neural]) == "X"
+    assert run_label("X", [neural, fallback]) == "X (keywords-tfidf fallback)"
+    result = train_run("MostPop", ml100k, {}, llm_artefacts=[neural, fallback])
+    record, _ = record_for(result, ml100k, "rid", "hash")
+    row = records_frame([record]).row(0, named=True)
+    assert row["label"] == "MostPop (keywords-tfidf fallback)"
+    assert row["llm_backend"] == ("embeddings-minilm=minilm,"
+                                  "profiles-keywords-tfidf=keywords-tfidf (non-LLM fallback)")

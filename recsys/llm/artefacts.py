@@ -1,0 +1,42 @@
+"""Where LLM-side artefacts live and what each records: ``<cache>/artefacts/<dataset>/<fp16>/``.
+
+Each artefact is a data file plus ``<name>.json`` with its backend, model, parameters,
+coverage and creation time; ``recsys llm status`` lists them, and results record the backends
+of the artefacts a run used.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from recsys.data.prepare import PreparedDataset
+from recsys.paths import cache_dir
+
+
+def artefact_dir(ds: PreparedDataset) -> Path:
+    path = cache_dir() / "artefacts" / ds.name / ds.fingerprint[:16]
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def write_meta(ds: PreparedDataset, name: str, meta: dict) -> Path:
+    path = artefact_dir(ds) / f"{name}.json"
+    meta = {"artefact": name, "dataset": ds.name, "fingerprint": ds.fingerprint,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **meta}
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(meta, indent=2, default=str))
+    os.replace(tmp, path)
+    return path
+
+
+def list_artefacts(ds: PreparedDataset) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(artefact_dir(ds).glob("*.json"))]
+
+
+def backend_label(meta: dict) -> str:
+    """How a result names the producer of an artefact, e.g. ``minilm`` or ``keywords-tfidf (non-LLM fallback)``."""
+    fallback = meta.get("is_llm") is False or meta.get("is_neural") is False
+    return meta["backend"] + (" (non-LLM fallback)" if fallback else "")
