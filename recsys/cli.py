@@ -238,7 +238,7 @@ def _encoder(args, ds):
     from recsys.llm.encoders import make_encoder
     from recsys.llm.templates import ItemTemplate
 
-    corpus = [t or "" for t in ItemTemplate().render(ds.items.sort("item_idx"))]
+    corpus = [t or "" for t in ItemTemplate.for_dataset(ds).render(ds.items.sort("item_idx"))]
     return make_encoder(args.encoder, corpus=corpus, base_url=getattr(args, "base_url", None),
                         model=getattr(args, "model", None), api_key_env=getattr(args, "api_key_env", "OPENAI_API_KEY"))
 
@@ -283,7 +283,7 @@ def cmd_llm_profile(args) -> int:
     from recsys.llm.templates import ItemTemplate
 
     ds = _llm_dataset(args)
-    catalogue = [t or "" for t in ItemTemplate().render(ds.items)]
+    catalogue = [t or "" for t in ItemTemplate.for_dataset(ds).render(ds.items)]
     gen = make_generator(args.generator, catalogue=catalogue, base_url=args.base_url, model=args.model,
                          api_key_env=args.api_key_env, timeout=args.timeout, rate=args.rate,
                          concurrency=args.concurrency)

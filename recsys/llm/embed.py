@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 def embed_items(ds: PreparedDataset, encoder: TextEncoder, template: ItemTemplate | None = None,
                 limit: int | None = None, batch: int = 256, progress: bool = True) -> tuple[np.ndarray, dict]:
     """Embed every item with text; returns ([n_items + 1, d] float32, meta). Row 0 and text-less items are 0."""
-    template = template or ItemTemplate()
+    template = template or ItemTemplate.for_dataset(ds)
     items = ds.items.sort("item_idx")
     if limit is not None:
         items = items.head(limit)

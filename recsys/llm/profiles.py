@@ -54,7 +54,7 @@ def profile_prompts(ds: PreparedDataset, template: ItemTemplate, max_items: int 
 def build_profiles(ds: PreparedDataset, generator: TextGenerator, template: ItemTemplate | None = None,
                    max_items: int = 20, limit: int | None = None, max_tokens: int = 160, seed: int = 0,
                    flush_every: int = 50, progress: bool = True) -> tuple[pl.DataFrame, dict]:
-    template = template or ItemTemplate()
+    template = template or ItemTemplate.for_dataset(ds)
     users, prompts = profile_prompts(ds, template, max_items, limit)
     params = {"temperature": 0.0, "max_tokens": max_tokens, "seed": seed, "system": SYSTEM}
     cache = TextCache(f"profiles-{generator.name}")

@@ -37,5 +37,13 @@ class ItemTemplate:
             out.append(". ".join(parts) if parts else None)
         return out
 
+    @classmethod
+    def for_dataset(cls, ds) -> "ItemTemplate":
+        """The recipe's ``[llm_template]`` (fields, max_chars) if it has one, else all text fields."""
+        spec = ds.meta.get("recipe", {}).get("llm_template") or {}
+        base = cls()
+        return cls(fields=tuple(spec.get("fields", base.fields)),
+                   max_chars={**base.max_chars, **spec.get("max_chars", {})})
+
     def describe(self) -> dict:
         return {"fields": list(self.fields), "max_chars": dict(self.max_chars)}

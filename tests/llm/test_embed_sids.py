@@ -90,3 +90,17 @@ def test_sids_on_real_embeddings(ml100k, ml_embeddings):
     assert (body >= 0).all() and len(np.unique(body, axis=0)) == 1682
     assert info["colliding_items"] > 0 and 0 < info["relative_quantization_error"] < 1
     assert (sids[0] == -1).all()
+
+
+def test_dataset_template_and_limits(shared_data):
+    from recsys.data import prepare
+
+    ds = prepare("beauty", shared_data, progress=False)
+    t = ItemTemplate.for_dataset(ds)
+    assert t.fields == ("title", "keywords") and t.max_chars["keywords"] == 160
+    texts = t.render(ds.items.head(50))
+    assert all(x is None or len(x) <= 200 + 160 + len(". Keywords: ") for x in texts)
+    assert sum(x is not None for x in texts) >= 49
+    default = ItemTemplate.for_dataset(prepare("ml-100k", progress=False))
+    assert "description" in default.fields
+    assert pl is not None
