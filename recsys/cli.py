@@ -287,7 +287,13 @@ def cmd_llm_profile(args) -> int:
     gen = make_generator(args.generator, catalogue=catalogue, base_url=args.base_url, model=args.model,
                          api_key_env=args.api_key_env, timeout=args.timeout, rate=args.rate,
                          concurrency=args.concurrency)
-    frame, meta = build_profiles(ds, gen, limit=args.limit, max_items=args.max_items)
+    embeddings = None
+    if args.kind == "hierarchical":
+        from recsys.llm.embed import embed_items
+
+        embeddings, _ = embed_items(ds, _encoder(args, ds))
+    frame, meta = build_profiles(ds, gen, limit=args.limit, max_items=args.max_items, kind=args.kind,
+                                 embeddings=embeddings)
     print(f"{ds.name}: {len(frame):,} user profiles from {gen.name} ({gen.model}); {meta['generated_now']:,} "
           f"generated now, the rest from the cache" + ("" if gen.is_llm else "  [non-LLM fallback]"))
     print(f"  example: {frame['profile'][0][:200]}")
@@ -409,6 +415,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--rate", type=float, default=0.0, help="max requests per second (0: no limit)")
     q.add_argument("--concurrency", type=int, default=4)
     q.add_argument("--max-items", type=int, default=20, help="most recent training items per prompt")
+    q.add_argument("--kind", choices=("plain", "hierarchical", "domain"), default="plain",
+                   help="hierarchical: per item-cluster notes then a summary; domain: per-domain notes")
+    q.add_argument("--encoder", default="minilm", help="embeddings for --kind hierarchical")
     q.add_argument("--limit", type=int, help="only the first N users (a trial run; no artefact written)")
     llm_parser("status", cmd_llm_status, "which artefacts exist, their backend and coverage")
 

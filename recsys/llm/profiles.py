@@ -33,90 +33,194 @@ class ProfileStepInterrupted(RecsysError):
     pass
 
 
-def profile_prompts(ds: PreparedDataset, template: ItemTemplate, max_items: int = 20,
-                    limit: int | None = None) -> tuple[list[int], list[str]]:
-    """(user_idx, prompt) for users with training items; only the ``train`` split is read."""
-    texts = dict(zip(ds.items.sort(S.ITEM_IDX)[S.ITEM_IDX].to_list(), template.render(ds.items.sort(S.ITEM_IDX))))
+KINDS = ("plain", "hierarchical", "domain")
+GROUP_PROMPT = ("Here are some items a user interacted with{where}.\nITEMS:\n{items}\n\n"
+                "In one or two sentences, say what these items tell about the user's taste.")
+SUMMARY_PROMPT = ("Here are notes about one user's tastes, one per group of items they interacted with.\n"
+                  "NOTES:\n{notes}\n\nCombine them into a two- or three-sentence profile of the user.")
+
+
+def _train_histories(ds: PreparedDataset, max_items: int, limit: int | None) -> pl.DataFrame:
+    """(user_idx, [item_idx...]) of the most recent ``max_items`` training items; train split only."""
     train = ds.split(S.TRAIN)
     keys = [S.USER_IDX] + ([S.TIME] if S.TIME in train.columns and train[S.TIME].null_count() == 0 else []) + [S.ORDER]
     grouped = (train.sort(keys).group_by(S.USER_IDX, maintain_order=True)
                .agg(pl.col(S.ITEM_IDX).tail(max_items)).sort(S.USER_IDX))
-    if limit is not None:
-        grouped = grouped.head(limit)
-    users, prompts = [], []
-    for user, items in grouped.iter_rows():
-        lines = [f"- {texts.get(i) or '(item without text)'}" for i in items]
-        users.append(int(user))
-        prompts.append(PROMPT.format(items="\n".join(lines)))
+    return grouped.head(limit) if limit is not None else grouped
+
+
+def _item_texts(ds: PreparedDataset, template: ItemTemplate) -> dict[int, str | None]:
+    items = ds.items.sort(S.ITEM_IDX)
+    return dict(zip(items[S.ITEM_IDX].to_list(), template.render(items)))
+
+
+def _lines(items, texts) -> str:
+    return "\n".join(f"- {texts.get(i) or '(item without text)'}" for i in items)
+
+
+def profile_prompts(ds: PreparedDataset, template: ItemTemplate, max_items: int = 20,
+                    limit: int | None = None) -> tuple[list[int], list[str]]:
+    """(user_idx, prompt) for plain profiles of users with training items."""
+    texts = _item_texts(ds, template)
+    grouped = _train_histories(ds, max_items, limit)
+    users = [int(u) for u in grouped[S.USER_IDX].to_list()]
+    prompts = [PROMPT.format(items=_lines(items, texts)) for items in grouped[S.ITEM_IDX].to_list()]
     return users, prompts
+
+
+class CachedGeneration:
+    """Runs prompts through a generator, concurrently, through the text cache; keeps work on failure."""
+
+    def __init__(self, ds, generator: TextGenerator, max_tokens: int, seed: int, flush_every: int,
+                 progress: bool, system: str = SYSTEM):
+        self.ds, self.g = ds, generator
+        self.params = {"temperature": 0.0, "max_tokens": max_tokens, "seed": seed, "system": system}
+        self.cache = TextCache(f"profiles-{generator.name}")
+        self.flush_every, self.progress = flush_every, progress
+        self.generated = 0
+
+    def key(self, prompt: str) -> str:
+        return cache_key(backend=self.g.name, model=self.g.model, prompt=prompt, **self.params)
+
+    def run(self, prompts: list[str], owners: list[int], label: str) -> list[str]:
+        """Outputs for ``prompts``; ``owners`` (user_idx per prompt) name the user an error stopped at."""
+        keys = [self.key(p) for p in prompts]
+        seen, unique = set(), []
+        for i in (i for i, k in enumerate(keys) if k not in self.cache):  # identical prompts: generated once
+            if keys[i] not in seen:
+                seen.add(keys[i])
+                unique.append(i)
+        bar = None
+        if self.progress and unique:
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(unique), desc=f"{label} {self.ds.name} ({self.g.name})", unit="prompt",
+                       disable=None)
+        p = self.params
+
+        def one(i: int) -> dict:
+            t0 = time.perf_counter()
+            out = self.g.generate(prompts[i], temperature=p["temperature"], max_tokens=p["max_tokens"],
+                                  seed=p["seed"], system=p["system"])
+            return {"key": keys[i], "backend": self.g.name, "model": self.g.model, "is_llm": self.g.is_llm,
+                    "params": json.dumps(p, sort_keys=True), "prompt_hash": text_hash(prompts[i]),
+                    "prompt": prompts[i], "output": out, "latency": time.perf_counter() - t0,
+                    "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+
+        pending: list[dict] = []
+        done, failure = 0, None
+        try:
+            with ThreadPoolExecutor(max_workers=getattr(self.g, "concurrency", 1)) as pool:
+                futures = {pool.submit(one, i): i for i in unique}
+                for fut in as_completed(futures):
+                    if fut.cancelled():
+                        continue
+                    try:
+                        pending.append(fut.result())
+                    except LLMServerError as exc:
+                        if failure is None:  # keep what the other requests in flight still return
+                            failure = (futures[fut], exc)
+                            for f in futures:
+                                f.cancel()
+                        continue
+                    done += 1
+                    if bar:
+                        bar.update(1)
+                    if len(pending) >= self.flush_every:
+                        self.cache.put(pending)
+                        pending = []
+        finally:
+            self.cache.put(pending)
+            self.generated += done
+            if bar:
+                bar.close()
+        if failure is not None:
+            i, exc = failure
+            user_id = self.ds.users.filter(pl.col(S.USER_IDX) == owners[i])[S.USER][0]
+            raise ProfileStepInterrupted(
+                f"stopped at user {user_id!r} (user_idx {owners[i]}): {exc}\n  {done} profiles from this run "
+                f"were kept ({len(self.cache)} in the cache); re-run the same command to continue") from exc
+        return [self.cache.get(k)["output"] for k in keys]
+
+
+def _groups(kind: str, ds: PreparedDataset, items: list[int], clusters: dict[int, int] | None) -> dict:
+    if kind == "domain":
+        dom = dict(zip(ds.items[S.ITEM_IDX].to_list(), ds.items[S.DOMAIN].to_list()))
+        out: dict = {}
+        for i in items:
+            out.setdefault(dom.get(i) or "unknown", []).append(i)
+        return out
+    out = {}
+    for i in items:
+        out.setdefault(clusters.get(i, -1), []).append(i)
+    return out
+
+
+def item_clusters(embeddings, n_clusters: int = 16, seed: int = 0) -> dict[int, int]:
+    """Catalogue-wide k-means on item embeddings: item_idx -> cluster (items without text are left out)."""
+    import faiss
+    import numpy as np
+
+    has = np.flatnonzero(np.abs(embeddings).sum(1) > 0)
+    has = has[has > 0]
+    km = faiss.Kmeans(embeddings.shape[1], min(n_clusters, len(has)), niter=20, seed=seed, verbose=False)
+    x = np.ascontiguousarray(embeddings[has], dtype=np.float32)
+    km.train(x)
+    _, assign = km.index.search(x, 1)
+    return dict(zip(has.tolist(), assign[:, 0].tolist()))
 
 
 def build_profiles(ds: PreparedDataset, generator: TextGenerator, template: ItemTemplate | None = None,
                    max_items: int = 20, limit: int | None = None, max_tokens: int = 160, seed: int = 0,
-                   flush_every: int = 50, progress: bool = True) -> tuple[pl.DataFrame, dict]:
+                   flush_every: int = 50, progress: bool = True, kind: str = "plain",
+                   embeddings=None, n_clusters: int = 16) -> tuple[pl.DataFrame, dict]:
+    """Profiles of every user with training items.
+
+    - ``plain``: one prompt with the user's most recent training items.
+    - ``hierarchical``: items grouped by catalogue-wide k-means clusters of their embeddings
+      (``embeddings`` required), one note per group, then a summary of the notes.
+    - ``domain``: one note per domain (cross-domain datasets), then a summary of the notes.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"profile kind must be one of {KINDS}, got {kind!r}")
     template = template or ItemTemplate.for_dataset(ds)
-    users, prompts = profile_prompts(ds, template, max_items, limit)
-    params = {"temperature": 0.0, "max_tokens": max_tokens, "seed": seed, "system": SYSTEM}
-    cache = TextCache(f"profiles-{generator.name}")
-    keys = [cache_key(backend=generator.name, model=generator.model, prompt=p, **params) for p in prompts]
-    todo = [i for i, k in enumerate(keys) if k not in cache]
-    pending: list[dict] = []
-    bar = None
-    if progress and todo:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(todo), desc=f"profiles {ds.name} ({generator.name})", unit="user", disable=None)
-
-    def one(i: int) -> dict:
-        t0 = time.perf_counter()
-        out = generator.generate(prompts[i], temperature=0.0, max_tokens=max_tokens, seed=seed, system=SYSTEM)
-        return {"key": keys[i], "backend": generator.name, "model": generator.model, "is_llm": generator.is_llm,
-                "params": json.dumps(params, sort_keys=True), "prompt_hash": text_hash(prompts[i]),
-                "prompt": prompts[i], "output": out, "latency": time.perf_counter() - t0,
-                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-
-    workers = getattr(generator, "concurrency", 1)
-    done, failure = 0, None
-    try:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            futures = {pool.submit(one, i): i for i in todo}
-            for fut in as_completed(futures):
-                if fut.cancelled():
-                    continue
-                try:
-                    pending.append(fut.result())
-                except LLMServerError as exc:
-                    if failure is None:  # keep what the other requests in flight still return
-                        failure = (futures[fut], exc)
-                        for f in futures:
-                            f.cancel()
-                    continue
-                done += 1
-                if bar:
-                    bar.update(1)
-                if len(pending) >= flush_every:
-                    cache.put(pending)
-                    pending = []
-    finally:
-        cache.put(pending)
-        if bar:
-            bar.close()
-    if failure is not None:
-        i, exc = failure
-        user_id = ds.users.filter(pl.col(S.USER_IDX) == users[i])[S.USER][0]
-        raise ProfileStepInterrupted(
-            f"stopped at user {user_id!r} (user_idx {users[i]}): {exc}\n  {done} profiles from this run were "
-            f"kept ({len(cache)} in the cache); re-run the same command to continue") from exc
-    rows = [cache.get(k) for k in keys]
+    texts = _item_texts(ds, template)
+    grouped = _train_histories(ds, max_items, limit)
+    users = [int(u) for u in grouped[S.USER_IDX].to_list()]
+    histories = grouped[S.ITEM_IDX].to_list()
+    gen = CachedGeneration(ds, generator, max_tokens, seed, flush_every, progress)
+    if kind == "plain":
+        outputs = gen.run([PROMPT.format(items=_lines(h, texts)) for h in histories], users, "profiles")
+    else:
+        if kind == "domain" and (S.DOMAIN not in ds.items.columns or ds.items[S.DOMAIN].null_count() == len(ds.items)):
+            raise ValueError(f"{ds.name} has no item domains; domain-aware profiles need a cross-domain dataset")
+        if kind == "hierarchical" and embeddings is None:
+            raise ValueError("hierarchical profiles need item embeddings (run `recsys llm embed` first)")
+        clusters = item_clusters(embeddings, n_clusters, seed) if kind == "hierarchical" else None
+        notes_prompts, owners, spans = [], [], []
+        for u, h in zip(users, histories):
+            groups = _groups(kind, ds, h, clusters)
+            start = len(notes_prompts)
+            for name, items in sorted(groups.items(), key=lambda kv: str(kv[0])):
+                where = f" in the {name} domain" if kind == "domain" else ""
+                notes_prompts.append(GROUP_PROMPT.format(where=where, items=_lines(items, texts)))
+                owners.append(u)
+            spans.append((start, len(notes_prompts), sorted(groups, key=str)))
+        notes = gen.run(notes_prompts, owners, f"{kind} notes")
+        summaries = []
+        for (a, b, names) in spans:
+            label = (lambda n: f"[{n}]") if kind == "domain" else (lambda n: "-")
+            summaries.append(SUMMARY_PROMPT.format(notes="\n".join(f"{label(n)} {t}" for n, t in
+                                                                   zip(names, notes[a:b]))))
+        outputs = gen.run(summaries, users, f"{kind} profiles")
     id_of = dict(zip(ds.users[S.USER_IDX].to_list(), ds.users[S.USER].to_list()))
-    frame = pl.DataFrame({S.USER_IDX: users, S.USER: [id_of[u] for u in users],
-                          "profile": [r["output"] for r in rows], "backend": generator.name,
-                          "model": generator.model, "is_llm": generator.is_llm})
-    meta = {**generator.describe(), "users": len(users), "generated_now": len(todo),
-            "coverage": len(users) / ds.describe()["users"], "max_items": max_items, "params": params,
+    frame = pl.DataFrame({S.USER_IDX: users, S.USER: [id_of[u] for u in users], "profile": outputs,
+                          "backend": generator.name, "model": generator.model, "is_llm": generator.is_llm})
+    meta = {**generator.describe(), "kind": kind, "users": len(users), "generated_now": gen.generated,
+            "coverage": len(users) / ds.describe()["users"], "max_items": max_items, "params": gen.params,
             "template": template.describe(), "limit": limit, "source_split": "train"}
     if limit is None:
-        name = f"profiles-{generator.name}"
+        name = f"profiles-{kind}-{generator.name}"
         frame.write_parquet(artefact_dir(ds) / f"{name}.parquet")
         write_meta(ds, name, {**meta, "file": f"{name}.parquet"})
     return frame, meta

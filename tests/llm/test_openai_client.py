@@ -84,3 +84,29 @@ def test_fallback_profiles_are_labelled(ml100k):
     assert frame["profile"].str.starts_with("[non-LLM: keywords-tfidf]").all()
     assert not frame["is_llm"].any() and meta["is_llm"] is False
     assert isinstance(frame, pl.DataFrame)
+
+
+def test_hierarchical_profiles_summarise_cluster_notes(llm_server, ml100k):
+    from recsys.llm.embed import embed_items
+    from recsys.llm.encoders import TfidfSvdEncoder
+    from recsys.llm.templates import ItemTemplate
+
+    corpus = [t or "" for t in ItemTemplate().render(ml100k.items.sort("item_idx"))]
+    emb, _ = embed_items(ml100k, TfidfSvdEncoder(corpus, dim=16), progress=False)
+    frame, meta = build_profiles(ml100k, generator(llm_server, "fake-hier"), limit=4, kind="hierarchical",
+                                 embeddings=emb, n_clusters=4, progress=False)
+    assert len(frame) == 4 and meta["kind"] == "hierarchical"
+    assert llm_server.requests == meta["generated_now"] > 4  # notes per cluster, then one summary per user
+
+
+def test_domain_profiles_need_domains_and_use_them(ml100k, shared_data):
+    from recsys.data import prepare
+    from recsys.llm.generators import KeywordProfileFallback
+
+    gen = KeywordProfileFallback([])
+    with pytest.raises(ValueError, match="no item domains"):
+        build_profiles(ml100k, gen, limit=2, kind="domain", progress=False)
+    cdr = prepare("cdr-food-kitchen", shared_data, progress=False)
+    frame, meta = build_profiles(cdr, gen, limit=3, kind="domain", progress=False)
+    assert len(frame) == 3 and meta["generated_now"] >= 3 * 2  # at least one note + one summary per user
+    assert frame["profile"].str.starts_with("[non-LLM").all()
