@@ -32,22 +32,6 @@ BASE_CONFIG = {
     "seed": 2024,
 }
 
-_KINDS = ("general_recommender", "sequential_recommender", "context_aware_recommender",
-          "knowledge_aware_recommender", "exlib_recommender")
-
-
-def recbole_model_class(name: str):
-    """A RecBole model class by name (``SASRec``, ``BPR``, ...), found without ``recbole.utils.get_model``."""
-    import importlib
-
-    for kind in _KINDS[:4]:
-        module = importlib.import_module(f"recbole.model.{kind}")
-        for attr in dir(module):
-            if attr.lower() == name.lower():
-                return getattr(module, attr)
-    raise KeyError(f"RecBole has no model named {name!r}")
-
-
 @contextmanager
 def _without_command_line():
     """RecBole's ``Config`` parses ``sys.argv`` for ``--key=value``; ours is not meant for it."""

@@ -160,8 +160,3 @@ def rank_metrics(ranks: PositiveRanks, ks: list[int] | tuple[int, ...]) -> dict[
         prec_at_hit = torch.where(in_k, j / (sorted_mid + 1.0), torch.zeros_like(sorted_mid))
         out[f"map@{k}"] = (prec_at_hit.sum(1) / torch.clamp(n_pos, max=k)).numpy()
     return out
-
-
-def topk_items(scores: torch.Tensor, k: int) -> torch.Tensor:
-    """The top-k item indices per user (for beyond-accuracy metrics; tie order is torch's)."""
-    return scores.topk(k, dim=1).indices

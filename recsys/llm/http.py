@@ -53,7 +53,7 @@ def post_json(url: str, payload: dict, api_key: str = "", timeout: float = 60.0,
             if exc.code not in RETRY_STATUS:
                 raise LLMServerError(f"{url}: HTTP {exc.code}: {detail}") from exc
             last = exc
-        except (TimeoutError, socket.timeout) as exc:
+        except (TimeoutError, socket.timeout):
             last = LLMTimeout(f"{url}: no answer within {timeout:g} s")
         except urllib.error.URLError as exc:
             if isinstance(exc.reason, (TimeoutError, socket.timeout)):

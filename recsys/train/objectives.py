@@ -87,7 +87,6 @@ class FullSequence(Objective):
         self.inputs, self.targets, _ = chunked_sequences(tensors.train, max_len)
         self.window_targets = (self.targets > 0).sum(1)
         self.loss_type = getattr(model, "loss_type", "CE")
-        self.sampler = NegativeSampler(tensors) if self.loss_type == "BPR" else None
 
     def n_batches(self) -> int:
         return max(1, -(-int(self.window_targets.sum()) // self.batch_size))
@@ -110,9 +109,8 @@ class FullSequence(Objective):
             hv, yv = h[mask], y[mask]
             if self.loss_type == "CE":
                 loss = F.cross_entropy(hv @ weight.T, yv)
-            else:
-                users = torch.zeros_like(yv)
-                neg = self.sampler(users, gen)
+            else:  # one uniform negative per position, as RecBole's BPR loss for SASRec
+                neg = torch.randint(1, self.t.n_items + 1, yv.shape, generator=gen)
                 pos_score = (hv * weight[yv]).sum(-1)
                 neg_score = (hv * weight[neg]).sum(-1)
                 loss = self.model.loss_fct(pos_score, neg_score)

@@ -1,7 +1,5 @@
 import json
-import os
 import stat
-from pathlib import Path
 
 import polars as pl
 import pytest
