@@ -189,6 +189,25 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def cmd_leaderboard(args) -> int:
+    from recsys.bench.runner import load_suite
+    from recsys.bench.store import ResultsStore
+    from recsys.report.leaderboard import write_leaderboard
+
+    baseline = args.baseline
+    if baseline is None:
+        try:
+            baseline = load_suite(args.suite).baseline
+        except RecsysError:
+            baseline = None
+    metrics = tuple(m.strip() for m in args.metrics.split(","))
+    csv, md = write_leaderboard(ResultsStore(_results_dir(args)), args.out, args.suite, baseline, metrics,
+                                args.alpha)
+    print(md.read_text())
+    print(f"written: {csv}, {md}")
+    return 0
+
+
 def cmd_models(args) -> int:
     from recsys.models import list_models
 
@@ -420,6 +439,15 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--encoder", default="minilm", help="embeddings for --kind hierarchical")
     q.add_argument("--limit", type=int, help="only the first N users (a trial run; no artefact written)")
     llm_parser("status", cmd_llm_status, "which artefacts exist, their backend and coverage")
+
+    p = sub.add_parser("leaderboard", help="tables with mean ± std and significance marks from a results store")
+    p.add_argument("--results", help="results store folder (default $RECSYS_RESULTS or ./results)")
+    p.add_argument("--out", default="leaderboard", help="output folder (<suite>.csv and <suite>.md)")
+    p.add_argument("--suite", default="quick", help="which suite's runs to tabulate")
+    p.add_argument("--baseline", help="model to test against (default: the suite's declared baseline)")
+    p.add_argument("--metrics", default="ndcg@10,recall@10,mrr@10")
+    p.add_argument("--alpha", type=float, default=0.05)
+    p.set_defaults(func=cmd_leaderboard)
 
     p = sub.add_parser("models", help="registered models (ours and RecBole's)")
     p.add_argument("--task", choices=("sequential", "general", "context", "cross_domain", "multi_scenario"))

@@ -29,6 +29,7 @@ class Suite:
     models: dict[str, dict]
     defaults: dict = field(default_factory=dict)
     description: str = ""
+    baseline: str | None = None  # the model every other is tested against in the leaderboard
 
     def cells(self):
         for dataset in self.datasets:
@@ -50,7 +51,7 @@ def load_suite(name_or_path: str) -> Suite:
             raise RecipeError("missing key", recipe=path, key=key)
     return Suite(name=raw["name"], datasets=list(raw["datasets"]), seeds=[int(s) for s in raw["seeds"]],
                  models={m: dict(v) for m, v in raw["models"].items()}, defaults=dict(raw.get("defaults", {})),
-                 description=raw.get("description", ""))
+                 description=raw.get("description", ""), baseline=raw.get("baseline"))
 
 
 def run_label(model: str, llm_artefacts: list[dict]) -> str:
@@ -102,6 +103,7 @@ def run_suite(suite: Suite, store: ResultsStore, data_dir: str | None = None, pr
             cfg.setdefault("progress", progress)
         result = train_run(model, ds, cfg, seed=seed, tensors=tensors)
         record, per_user = record_for(result, ds, rid, chash)
+        record["suite"] = suite.name
         store.save(record, per_user)
         if result.status != "ok":
             echo(f"    FAILED: {result.error} (recorded in {store.path(rid)})")

@@ -81,7 +81,8 @@ def records_frame(records: list[dict]) -> pl.DataFrame:
     rows = []
     for r in records:
         base = {
-            "run_id": r["run_id"], "model": r["model"], "dataset": r["dataset"], "seed": r["seed"],
+            "run_id": r["run_id"], "suite": r.get("suite"), "model": r["model"], "dataset": r["dataset"],
+            "seed": r["seed"],
             "status": r["status"], "objective": r.get("objective"), "error": r.get("error"),
             "label": r.get("label", r["model"]),
             "llm_backend": ",".join(f"{k}={v}" for k, v in sorted(r["provenance"].get("llm_backends", {}).items()))

@@ -1,0 +1,126 @@
+"""The leaderboard of a suite: mean ± std over seeds, and significance against the suite's baseline.
+
+Every number comes from the results store. Significance: for each (dataset, model, metric),
+the model's per-user metric (averaged over its seeds) is compared with the baseline's on the
+same users by a Wilcoxon signed-rank test (or a paired t-test); p-values are Holm-corrected
+over all comparisons of a dataset; ``significant`` means corrected p < alpha.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from recsys.bench.store import ResultsStore
+from recsys.eval.stats import holm, paired_t, wilcoxon
+
+COLUMNS = ["dataset", "model", "metric", "mean", "std", "seeds", "baseline", "p_value", "significant",
+           "p_raw", "effect_size", "test", "run_ids"]
+DEFAULT_METRICS = ("ndcg@10", "recall@10", "mrr@10")
+
+
+def _user_means(store: ResultsStore, run_ids: list[str], metric: str, phase: str) -> pl.DataFrame:
+    frames = [store.per_user(r, phase).select("user_idx", metric) for r in run_ids]
+    return pl.concat(frames).group_by("user_idx").agg(pl.col(metric).mean()).sort("user_idx")
+
+
+def leaderboard(store: ResultsStore, suite: str | None = None, baseline: str | None = None,
+                metrics=DEFAULT_METRICS, phase: str = "test", test: str = "wilcoxon",
+                alpha: float = 0.05) -> pl.DataFrame:
+    records = [r for r in store.records() if r["status"] == "ok" and (suite is None or r.get("suite") == suite)]
+    if not records:
+        raise ValueError(f"no finished runs{f' of suite {suite!r}' if suite else ''} in {store.root}")
+    tester = {"wilcoxon": wilcoxon, "paired-t": paired_t}[test]
+    rows = []
+    for dataset in sorted({r["dataset"] for r in records}):
+        runs: dict[str, list[dict]] = {}
+        for r in records:
+            if r["dataset"] == dataset:
+                runs.setdefault(r.get("label", r["model"]), []).append(r)
+        base = baseline if baseline in runs else None
+        ds_rows = []
+        for label, rs in sorted(runs.items()):
+            ids = [r["run_id"] for r in sorted(rs, key=lambda r: r["seed"])]
+            for metric in metrics:
+                values = np.array([r["test"][phase][metric] for r in rs])
+                row = {"dataset": dataset, "model": label, "metric": metric, "mean": float(values.mean()),
+                       "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0, "seeds": len(values),
+                       "baseline": base, "p_value": None, "significant": False, "p_raw": None,
+                       "effect_size": None, "test": None, "run_ids": ",".join(ids)}
+                if base is not None and label != base:
+                    mine = _user_means(store, ids, metric, phase)
+                    theirs = _user_means(store, [r["run_id"] for r in runs[base]], metric, phase)
+                    both = mine.join(theirs, on="user_idx", suffix="_b")
+                    res = tester(both[metric].to_numpy(), both[f"{metric}_b"].to_numpy())
+                    row.update(p_raw=res.p_value, effect_size=res.effect_size, test=res.test)
+                ds_rows.append(row)
+        tested = [i for i, r in enumerate(ds_rows) if r["p_raw"] is not None]
+        for i, p in zip(tested, holm([ds_rows[i]["p_raw"] for i in tested])):
+            ds_rows[i]["p_value"] = float(p)
+            ds_rows[i]["significant"] = bool(p < alpha)
+        rows += ds_rows
+    return pl.DataFrame(rows, schema_overrides={"p_value": pl.Float64, "p_raw": pl.Float64,
+                                                "effect_size": pl.Float64, "baseline": pl.String,
+                                                "test": pl.String}).select(COLUMNS)
+
+
+def markdown(board: pl.DataFrame, alpha: float = 0.05) -> str:
+    """One table per dataset: mean ± std, best in bold, † where significantly different from the baseline."""
+    out = []
+    metrics = list(dict.fromkeys(board["metric"].to_list()))
+    for dataset in sorted(set(board["dataset"].to_list())):
+        b = board.filter(pl.col("dataset") == dataset)
+        base = b["baseline"].drop_nulls()
+        base = base[0] if len(base) else None
+        best = {m: b.filter(pl.col("metric") == m)["mean"].max() for m in metrics}
+        models = (b.filter(pl.col("metric") == metrics[0]).sort("mean", descending=True)["model"].to_list())
+        out.append(f"### {dataset}\n")
+        out.append("| model | seeds | " + " | ".join(metrics) + " |")
+        out.append("|---|---|" + "---|" * len(metrics))
+        for model in models:
+            cells = []
+            for m in metrics:
+                r = b.filter((pl.col("model") == model) & (pl.col("metric") == m)).row(0, named=True)
+                text = f"{r['mean']:.4f} ± {r['std']:.4f}"
+                if r["mean"] == best[m]:
+                    text = f"**{text}**"
+                if r["significant"]:
+                    text += " †"
+                cells.append(text)
+            seeds = b.filter(pl.col("model") == model)["seeds"][0]
+            name = f"{model} (baseline)" if model == base else model
+            out.append(f"| {name} | {seeds} | " + " | ".join(cells) + " |")
+        if base:
+            out.append(f"\n† differs from {base} (Wilcoxon signed-rank on per-user values, Holm-corrected "
+                       f"p < {alpha}).\n")
+    return "\n".join(out)
+
+
+def write_leaderboard(store: ResultsStore, out_dir: str | Path, suite: str, baseline: str | None,
+                      metrics=DEFAULT_METRICS, alpha: float = 0.05) -> tuple[Path, Path]:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    board = leaderboard(store, suite, baseline, metrics, alpha=alpha)
+    csv, md = out / f"{suite}.csv", out / f"{suite}.md"
+    board.write_csv(csv)
+    md.write_text(f"# Leaderboard: suite `{suite}`\n\n" + markdown(board, alpha) + "\n")
+    return csv, md
+
+
+def recompute_check(store: ResultsStore, csv: str | Path) -> list[str]:
+    """Recompute every cell of a leaderboard CSV from its runs; returns the differences (none = consistent)."""
+    board = pl.read_csv(csv)
+    problems = []
+    by_id = {r["run_id"]: r for r in store.records()}
+    for row in board.iter_rows(named=True):
+        ids = row["run_ids"].split(",")
+        missing = [i for i in ids if i not in by_id]
+        if missing:
+            problems.append(f"{row['dataset']}/{row['model']}/{row['metric']}: runs not in the store: {missing}")
+            continue
+        mean = float(np.mean([by_id[i]["test"]["test"][row["metric"]] for i in ids]))
+        if abs(mean - row["mean"]) > 1e-12:
+            problems.append(f"{row['dataset']}/{row['model']}/{row['metric']}: {row['mean']} != {mean}")
+    return problems
