@@ -25,7 +25,8 @@ $(VENV)/.installed: pyproject.toml Makefile
 	touch $@
 
 demo: install
-	$(VENV)/bin/recsys bench --suite quick
+	$(VENV)/bin/recsys bench --suite quick --results results
+	$(VENV)/bin/recsys leaderboard --suite quick --results results --out results/leaderboard
 
 test: install
 	$(PY) -m pytest
