@@ -84,7 +84,15 @@ def _child(target, *args) -> dict:
     queue = ctx.Queue()
     proc = ctx.Process(target=target, args=(*args, queue))
     proc.start()
-    result = queue.get()
+    import queue as queue_module
+
+    while True:  # a child that dies without answering must not hang the benchmark
+        try:
+            result = queue.get(timeout=5)
+            break
+        except queue_module.Empty:
+            if not proc.is_alive():
+                raise RuntimeError(f"{target.__name__} exited with code {proc.exitcode} and no result")
     proc.join()
     if "error" in result:
         raise RuntimeError(result["error"])
