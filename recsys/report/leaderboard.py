@@ -99,13 +99,25 @@ def markdown(board: pl.DataFrame, alpha: float = 0.05) -> str:
 
 
 def write_leaderboard(store: ResultsStore, out_dir: str | Path, suite: str, baseline: str | None,
-                      metrics=DEFAULT_METRICS, alpha: float = 0.05) -> tuple[Path, Path]:
+                      metrics=DEFAULT_METRICS, alpha: float = 0.05, html: bool = True) -> tuple[Path, Path]:
+    """``<suite>.csv`` and ``<suite>.md``; with ``html``, plots in ``<suite>-plots/`` and ``<suite>.html``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     board = leaderboard(store, suite, baseline, metrics, alpha=alpha)
     csv, md = out / f"{suite}.csv", out / f"{suite}.md"
     board.write_csv(csv)
     md.write_text(f"# Leaderboard: suite `{suite}`\n\n" + markdown(board, alpha) + "\n")
+    if html:
+        from recsys.report.html import render_html
+        from recsys.report.plots import metric_plot, time_accuracy_plot
+
+        plot_dir = out / f"{suite}-plots"
+        plot_dir.mkdir(exist_ok=True)
+        plots = {}
+        for dataset in sorted(set(board["dataset"].to_list())):
+            plots[dataset] = [metric_plot(store, board, dataset, metrics[0], plot_dir),
+                              time_accuracy_plot(store, dataset, metrics[0], plot_dir, suite)]
+        (out / f"{suite}.html").write_text(render_html(store, board, suite, plots))
     return csv, md
 
 

@@ -5,7 +5,7 @@ import polars as pl
 import pytest
 from scipy import stats as st
 
-from recsys.bench.store import ResultsStore
+from tests.report.constructed import make_store as _store
 from recsys.eval.stats import bootstrap_ci, holm, paired_t, wilcoxon
 from recsys.report.leaderboard import leaderboard, markdown, recompute_check, write_leaderboard
 
@@ -27,23 +27,6 @@ def test_paired_tests_agree_with_scipy():
     assert wilcoxon(a, a).p_value == 1.0
     lo, hi = bootstrap_ci(a)
     assert lo < a.mean() < hi
-
-
-def _store(tmp_path, gains):
-    """A store with per-user NDCG for a baseline and models whose per-user values differ by ``gains``."""
-    store = ResultsStore(tmp_path / "results")
-    rng = np.random.default_rng(1)
-    base = rng.uniform(0, 0.2, size=300)
-    for model, gain in {"Base": 0.0, **gains}.items():
-        for seed in (1, 2):
-            values = np.clip(base + gain + rng.normal(scale=0.002, size=300) * (gain != 0), 0, 1)
-            rid = f"{model}-s{seed}"
-            record = {"run_id": rid, "suite": "t", "model": model, "label": model, "dataset": "d", "seed": seed,
-                      "status": "ok", "test": {"test": {"ndcg@10": float(values.mean())}},
-                      "provenance": {"config_hash": "c", "dataset_fingerprint": "f", "git_commit": "g",
-                                     "tie_policy": "pessimistic", "llm_backends": {}}}
-            store.save(record, {"test": pl.DataFrame({"user_idx": np.arange(300), "ndcg@10": values})})
-    return store
 
 
 def test_significance_marks_exactly_where_corrected_p_is_small(tmp_path):
