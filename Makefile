@@ -11,7 +11,7 @@ TORCH_VERSION ?= 2.13.0
 TORCH_PIP_ARGS ?=
 RECBOLE_VERSION ?= 1.2.1
 
-.PHONY: install demo test perf clean
+.PHONY: install demo test perf leaderboard clean
 
 install: $(VENV)/.installed
 
@@ -35,6 +35,11 @@ perf: install
 	$(VENV)/bin/recsys perf prepare --dataset ml-100k
 	$(VENV)/bin/recsys perf train --model SASRec --dataset ml-100k --epochs 1
 	$(VENV)/bin/recsys perf train --model BPR --dataset ml-100k --epochs 2 --set train_batch_size=2048
+
+# the committed leaderboard/ folder: every shipped suite, its results store, tables, plots, HTML
+leaderboard: install
+	$(VENV)/bin/recsys bench --suite quick --results leaderboard/results --quiet
+	$(VENV)/bin/recsys leaderboard --suite quick --results leaderboard/results --out leaderboard --latex
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -201,8 +201,16 @@ def cmd_leaderboard(args) -> int:
         except RecsysError:
             baseline = None
     metrics = tuple(m.strip() for m in args.metrics.split(","))
-    csv, md = write_leaderboard(ResultsStore(_results_dir(args)), args.out, args.suite, baseline, metrics,
-                                args.alpha)
+    store = ResultsStore(_results_dir(args))
+    csv, md = write_leaderboard(store, args.out, args.suite, baseline, metrics, args.alpha)
+    if args.latex:
+        import polars as pl
+
+        from recsys.report.leaderboard import latex
+
+        tex = md.with_suffix(".tex")
+        tex.write_text(latex(pl.read_csv(csv)))
+        print(f"LaTeX: {tex}")
     print(md.read_text())
     print(f"written: {csv}, {md}")
     return 0
@@ -447,6 +455,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", help="model to test against (default: the suite's declared baseline)")
     p.add_argument("--metrics", default="ndcg@10,recall@10,mrr@10")
     p.add_argument("--alpha", type=float, default=0.05)
+    p.add_argument("--latex", action="store_true", help="also write <suite>.tex (booktabs tables)")
     p.set_defaults(func=cmd_leaderboard)
 
     p = sub.add_parser("models", help="registered models (ours and RecBole's)")

@@ -136,3 +136,25 @@ def recompute_check(store: ResultsStore, csv: str | Path) -> list[str]:
         if abs(mean - row["mean"]) > 1e-12:
             problems.append(f"{row['dataset']}/{row['model']}/{row['metric']}: {row['mean']} != {mean}")
     return problems
+
+
+def latex(board: pl.DataFrame) -> str:
+    """One ``tabular`` per dataset (booktabs): mean ± std, best in bold, $^\\dagger$ where significant."""
+    out = []
+    metrics = list(dict.fromkeys(board["metric"].to_list()))
+    esc = lambda t: str(t).replace("_", r"\_").replace("%", r"\%").replace("&", r"\&")  # noqa: E731
+    for dataset in sorted(set(board["dataset"].to_list())):
+        b = board.filter(pl.col("dataset") == dataset)
+        best = {m: b.filter(pl.col("metric") == m)["mean"].max() for m in metrics}
+        out.append(f"% {esc(dataset)}\n\\begin{{tabular}}{{l{'c' * len(metrics)}}}\n\\toprule")
+        out.append("Model & " + " & ".join(esc(m) for m in metrics) + r" \\ \midrule")
+        for model in b.filter(pl.col("metric") == metrics[0]).sort("mean", descending=True)["model"].to_list():
+            cells = []
+            for m in metrics:
+                r = b.filter((pl.col("model") == model) & (pl.col("metric") == m)).row(0, named=True)
+                v = f"{r['mean']:.4f} $\\pm$ {r['std']:.4f}"
+                v = f"\\textbf{{{v}}}" if r["mean"] == best[m] else v
+                cells.append(v + ("$^\\dagger$" if r["significant"] else ""))
+            out.append(esc(model) + " & " + " & ".join(cells) + r" \\")
+        out.append("\\bottomrule\n\\end{tabular}\n")
+    return "\n".join(out)

@@ -54,3 +54,12 @@ def test_csv_columns_and_every_cell_recomputes(tmp_path):
                              .otherwise(pl.col("mean")).alias("mean"))
     bad.write_csv(tmp_path / "bad.csv")
     assert len(recompute_check(store, tmp_path / "bad.csv")) == 1
+
+
+def test_latex_tables(tmp_path):
+    from recsys.report.leaderboard import latex
+
+    board = leaderboard(_store(tmp_path, {"Better": 0.02}), "t", "Base", metrics=("ndcg@10",))
+    tex = latex(board)
+    assert "\\begin{tabular}" in tex and "\\textbf{" in tex and "$^\\dagger$" in tex
+    assert tex.count("\\\\") == 3  # header + two models
