@@ -29,7 +29,8 @@ def text_hash(text: str) -> str:
 
 
 def _shard_name() -> str:
-    return f"shard-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{time.perf_counter_ns() % 10**9:09d}"
+    """Names sort in creation order (nanosecond clock first), so later shards win on reload as in memory."""
+    return f"shard-{time.time_ns():020d}-{os.getpid()}"
 
 
 class TextCache:

@@ -26,7 +26,11 @@ def embed_items(ds: PreparedDataset, encoder: TextEncoder, template: ItemTemplat
     cache = VectorCache(f"{encoder.name}-{encoder.weights[:16]}")
     keys = [cache_key(backend=encoder.name, model=encoder.model, weights=encoder.weights, text=t)
             if t is not None else None for t in texts]
-    todo = [i for i, k in enumerate(keys) if k is not None and k not in cache]
+    todo, queued = [], set()
+    for i, k in enumerate(keys):  # identical texts are encoded once
+        if k is not None and k not in cache and k not in queued:
+            queued.add(k)
+            todo.append(i)
     bar = None
     if progress and todo:
         from tqdm import tqdm
