@@ -72,9 +72,9 @@ def k_core(df: pl.DataFrame, user_core: int = 0, item_core: int = 0, max_rounds:
     raise DataError(f"k-core filtering did not converge within {max_rounds} rounds")
 
 
-def time_keys(df: pl.DataFrame) -> list[str]:
-    """Columns that order a user's interactions: timestamp (when present) then raw order."""
-    keys = [S.USER]
+def time_keys(df: pl.DataFrame, user: str = S.USER) -> list[str]:
+    """Columns that order a user's interactions: the user column, timestamp (when present), raw order."""
+    keys = [user]
     if S.TIME in df.columns and df[S.TIME].null_count() < len(df):
         keys.append(S.TIME)
     keys.append(S.ORDER)

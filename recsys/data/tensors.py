@@ -14,6 +14,7 @@ import polars as pl
 import torch
 
 from recsys.data import schema as S
+from recsys.data.filters import time_keys
 from recsys.data.prepare import PreparedDataset
 
 
@@ -43,8 +44,7 @@ class Ragged:
 
 
 def ordered(df: pl.DataFrame) -> pl.DataFrame:
-    keys = [S.USER_IDX] + ([S.TIME] if S.TIME in df.columns and df[S.TIME].null_count() == 0 else []) + [S.ORDER]
-    return df.sort(keys, maintain_order=True)
+    return df.sort(time_keys(df, S.USER_IDX), maintain_order=True)
 
 
 def ragged(df: pl.DataFrame, n_users: int) -> Ragged:

@@ -16,6 +16,7 @@ import polars as pl
 
 from recsys.data import schema as S
 from recsys.data.prepare import PreparedDataset
+from recsys.data.tensors import ordered
 from recsys.errors import RecsysError
 from recsys.llm.artefacts import artefact_dir, write_meta
 from recsys.llm.cache import TextCache, cache_key, text_hash
@@ -42,9 +43,7 @@ SUMMARY_PROMPT = ("Here are notes about one user's tastes, one per group of item
 
 def _train_histories(ds: PreparedDataset, max_items: int, limit: int | None) -> pl.DataFrame:
     """(user_idx, [item_idx...]) of the most recent ``max_items`` training items; train split only."""
-    train = ds.split(S.TRAIN)
-    keys = [S.USER_IDX] + ([S.TIME] if S.TIME in train.columns and train[S.TIME].null_count() == 0 else []) + [S.ORDER]
-    grouped = (train.sort(keys).group_by(S.USER_IDX, maintain_order=True)
+    grouped = (ordered(ds.split(S.TRAIN)).group_by(S.USER_IDX, maintain_order=True)
                .agg(pl.col(S.ITEM_IDX).tail(max_items)).sort(S.USER_IDX))
     return grouped.head(limit) if limit is not None else grouped
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import polars as pl
 
 from recsys.bench.store import ResultsStore
+from recsys.report.leaderboard import dataset_view
 
 _SCRIPT = """
 function sortTable(th) {
@@ -61,13 +62,12 @@ def render_html(store: ResultsStore, board: pl.DataFrame, suite: str, plots: dic
              "hover a cell for its provenance.</p>",
              "<label>Filter models: <input id='filter' oninput='filterModels(this)'></label>"]
     for dataset in sorted(set(board["dataset"].to_list())):
-        b = board.filter(pl.col("dataset") == dataset)
-        best = {m: b.filter(pl.col("metric") == m)["mean"].max() for m in metrics}
+        b, best, models = dataset_view(board, dataset, metrics)
         parts.append(f"<h2>{html.escape(dataset)}</h2><table id='table-{html.escape(dataset)}'><thead><tr>"
                      "<th onclick='sortTable(this)'>model</th><th onclick='sortTable(this)'>seeds</th>" +
                      "".join(f"<th onclick='sortTable(this)'>{html.escape(m)}</th>" for m in metrics) +
                      "</tr></thead><tbody>")
-        for model in b.filter(pl.col("metric") == metrics[0]).sort("mean", descending=True)["model"].to_list():
+        for model in models:
             cells = [f"<td data-value='{html.escape(model)}'>{html.escape(model)}</td>"]
             first = b.filter(pl.col("model") == model).row(0, named=True)
             cells.append(f"<td data-value='{first['seeds']}'>{first['seeds']}</td>")

@@ -66,16 +66,22 @@ def leaderboard(store: ResultsStore, suite: str | None = None, baseline: str | N
                                                 "test": pl.String}).select(COLUMNS)
 
 
+def dataset_view(board: pl.DataFrame, dataset: str, metrics: list[str]) -> tuple[pl.DataFrame, dict, list[str]]:
+    """A dataset's rows, the best mean per metric, and its models ordered by the first metric."""
+    b = board.filter(pl.col("dataset") == dataset)
+    best = {m: b.filter(pl.col("metric") == m)["mean"].max() for m in metrics}
+    models = b.filter(pl.col("metric") == metrics[0]).sort("mean", descending=True)["model"].to_list()
+    return b, best, models
+
+
 def markdown(board: pl.DataFrame, alpha: float = 0.05) -> str:
     """One table per dataset: mean ± std, best in bold, † where significantly different from the baseline."""
     out = []
     metrics = list(dict.fromkeys(board["metric"].to_list()))
     for dataset in sorted(set(board["dataset"].to_list())):
-        b = board.filter(pl.col("dataset") == dataset)
+        b, best, models = dataset_view(board, dataset, metrics)
         base = b["baseline"].drop_nulls()
         base = base[0] if len(base) else None
-        best = {m: b.filter(pl.col("metric") == m)["mean"].max() for m in metrics}
-        models = (b.filter(pl.col("metric") == metrics[0]).sort("mean", descending=True)["model"].to_list())
         out.append(f"### {dataset}\n")
         out.append("| model | seeds | " + " | ".join(metrics) + " |")
         out.append("|---|---|" + "---|" * len(metrics))
@@ -144,11 +150,10 @@ def latex(board: pl.DataFrame) -> str:
     metrics = list(dict.fromkeys(board["metric"].to_list()))
     esc = lambda t: str(t).replace("_", r"\_").replace("%", r"\%").replace("&", r"\&")  # noqa: E731
     for dataset in sorted(set(board["dataset"].to_list())):
-        b = board.filter(pl.col("dataset") == dataset)
-        best = {m: b.filter(pl.col("metric") == m)["mean"].max() for m in metrics}
+        b, best, models = dataset_view(board, dataset, metrics)
         out.append(f"% {esc(dataset)}\n\\begin{{tabular}}{{l{'c' * len(metrics)}}}\n\\toprule")
         out.append("Model & " + " & ".join(esc(m) for m in metrics) + r" \\ \midrule")
-        for model in b.filter(pl.col("metric") == metrics[0]).sort("mean", descending=True)["model"].to_list():
+        for model in models:
             cells = []
             for m in metrics:
                 r = b.filter((pl.col("model") == model) & (pl.col("metric") == m)).row(0, named=True)
