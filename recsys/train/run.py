@@ -62,6 +62,7 @@ class RunResult:
     wall_seconds: float = 0.0
     peak_memory_mb: float = 0.0
     llm_artefacts: list[dict] = field(default_factory=list)  # metas of the LLM-side artefacts used
+    score_fn: object = field(default=None, repr=False, compare=False)  # the trained model's scorer (in memory only)
 
     def metric(self, name: str, phase: str = "test") -> float:
         return self.test[phase].summary[name]
@@ -148,7 +149,7 @@ def train_run(model_name: str, ds: PreparedDataset, overrides: dict | None = Non
     trainer = Trainer(model, objective, score_fn, tensors, settings, seed)
     result = RunResult(model=spec.name, dataset=ds.name, seed=seed, status="ok",
                        config={**settings_dict, "threads": threads}, objective=objective_name,
-                       llm_artefacts=list(llm_artefacts or []))
+                       llm_artefacts=list(llm_artefacts or []), score_fn=score_fn)
     try:
         log = trainer.fit()
         model.eval()
