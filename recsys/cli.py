@@ -155,6 +155,8 @@ def cmd_train(args) -> int:
         return 0
     if args.quiet:
         overrides.setdefault("progress", False)
+    if args.model.lower() == "tta4sr":
+        return _train_tta(args, ds, overrides)
     result = train_run(args.model, ds, overrides, seed=args.seed, checkpoint=args.checkpoint)
     chash = config_hash({"model": result.model, **overrides})
     rid = run_id(result.model, ds.fingerprint, chash, args.seed)
@@ -169,6 +171,54 @@ def cmd_train(args) -> int:
     print(f"{result.model} on {ds.name} (seed {args.seed}, objective {result.objective}, "
           f"{result.fit['epochs_run']} epochs, best {result.fit['best_epoch']}): "
           + ", ".join(f"{k} {t[k]:.4f}" for k in ("ndcg@10", "recall@10", "mrr@10", "hit@10")))
+    print(f"  result: {path}")
+    return 0
+
+
+def _train_tta(args, ds, overrides) -> int:
+    """``recsys train --model TTA4SR``: augment a trained backbone (trained first if the checkpoint is new)."""
+    from pathlib import Path
+
+    from recsys.bench.runner import record_for
+    from recsys.bench.store import ResultsStore, run_id
+    from recsys.train.run import config_hash, train_run
+    from recsys.train.tta import tta_run
+
+    if not args.checkpoint:
+        print("error: TTA4SR augments a trained model: give --checkpoint (an existing one from `recsys train "
+              "--model SASRec --checkpoint CKPT`, or a new path to train --backbone there first)", file=sys.stderr)
+        return 2
+    ckpt = Path(args.checkpoint)
+    if not ckpt.with_suffix(".pt").is_file():
+        if not args.backbone:
+            print(f"error: {ckpt.with_suffix('.pt')} does not exist; give --backbone to train one there first",
+                  file=sys.stderr)
+            return 2
+        print(f"training {args.backbone} on {ds.name} into {ckpt.with_suffix('.pt')} ...")
+        trained = train_run(args.backbone, ds, overrides, seed=args.seed, checkpoint=ckpt)
+        if trained.status != "ok":
+            print(f"error: backbone training failed: {trained.error}", file=sys.stderr)
+            return 1
+    elif overrides:
+        print("note: the checkpoint's own configuration is used; --set/--config only apply when training it")
+    saved = json.loads(ckpt.with_suffix(".json").read_text()).get("model", "") if ckpt.with_suffix(".json").is_file() else ""
+    if args.backbone and saved and saved.lower() != args.backbone.lower():
+        print(f"error: {ckpt.with_suffix('.json')} holds a {saved} model, not --backbone {args.backbone}",
+              file=sys.stderr)
+        return 2
+    tta = {"sigma": args.tta_sigma, "copies": args.tta_copies}
+    result = tta_run(ckpt, ds, args.operator, tta, seed=args.seed)
+    chash = config_hash({"model": result.model, **result.config})
+    rid = run_id(result.model, ds.fingerprint, chash, args.seed)
+    store = ResultsStore(_results_dir(args))
+    record, per_user = record_for(result, ds, rid, chash)
+    path = store.save(record, per_user)
+    store.consolidate()
+    t = result.test["test"].summary
+    timing = result.fit["inference"]["test"]
+    print(f"{result.model} on {ds.name} (seed {args.seed}): ndcg@10 {t['ndcg@10']:.4f} "
+          f"(backbone {timing['backbone_ndcg@10']:.4f}), hit@10 {t['hit@10']:.4f}; "
+          f"inference {timing['time_ratio']:.1f}x the backbone's, +{timing['extra_ms_per_user']:.2f} ms per user")
     print(f"  result: {path}")
     return 0
 
@@ -398,7 +448,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="one config key (repeatable)")
     p.add_argument("--via", choices=("recsys", "recbole"), default="recsys",
                    help="recsys's fast loop (default) or RecBole's own pipeline")
-    p.add_argument("--checkpoint", help="save the best weights here (.pt state dict + .json config)")
+    p.add_argument("--checkpoint", help="save the best weights here (.pt state dict + .json config); "
+                   "for TTA4SR: the trained backbone to augment")
+    p.add_argument("--backbone", help="TTA4SR: the sequential model to augment (trained into --checkpoint if new)")
+    p.add_argument("--operator", default="TMask-R", help="TTA4SR: TMask-R | TMask-B | TNoise | Mask | Substitute")
+    p.add_argument("--tta-sigma", type=float, help="TTA4SR: share of the history perturbed (default: the "
+                   "paper's per-dataset value)")
+    p.add_argument("--tta-copies", type=int, help="TTA4SR: augmented copies averaged (default 10)")
     p.add_argument("--results", help="results store folder (default $RECSYS_RESULTS or ./results)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_data_dir(p)

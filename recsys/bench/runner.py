@@ -32,10 +32,17 @@ class Suite:
     baseline: str | None = None  # the model every other is tested against in the leaderboard
 
     def cells(self):
+        """(dataset, entry, overrides, seed); an entry may limit itself with ``datasets``/``seeds`` keys."""
         for dataset in self.datasets:
             for model, overrides in self.models.items():
+                overrides = dict(overrides)
+                only_datasets = overrides.pop("datasets", None)
+                only_seeds = overrides.pop("seeds", None)
+                if only_datasets is not None and dataset not in only_datasets:
+                    continue
                 for seed in self.seeds:
-                    yield dataset, model, {**self.defaults, **overrides}, seed
+                    if only_seeds is None or seed in only_seeds:
+                        yield dataset, model, {**self.defaults, **overrides}, seed
 
 
 def load_suite(name_or_path: str) -> Suite:
@@ -76,41 +83,100 @@ def record_for(result: RunResult, ds: PreparedDataset, rid: str, chash: str) -> 
                                  backends),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    per_user = {phase: pl.DataFrame({"user_idx": r.users, **r.per_user}) for phase, r in result.test.items()}
+    per_user = {phase: pl.DataFrame({"user_idx": r.users, **r.per_user,
+                                     **{k: pl.Series(k, v.tolist(), dtype=pl.String) for k, v in r.groups.items()}})
+                for phase, r in result.test.items()}
     return record, per_user
+
+
+def checkpoint_path(rid: str) -> Path:
+    """Where the runner keeps the weights of a cell that another cell (a TTA4SR entry) builds on."""
+    from recsys.paths import cache_dir
+
+    return cache_dir() / "checkpoints" / rid
+
+
+def _tta_keys(entry: str, overrides: dict) -> dict:
+    allowed = {"model", "backbone", "operator"} | {k for k in overrides if k.startswith("tta_")}
+    return {k: v for k, v in overrides.items() if k in allowed}
 
 
 def run_suite(suite: Suite, store: ResultsStore, data_dir: str | None = None, progress: bool | None = None,
               echo=print) -> list[dict]:
-    """Run every unfinished cell; returns the records of this suite (finished earlier or now)."""
+    """Run every unfinished cell; returns the records of this suite (finished earlier or now).
+
+    An entry may name its registered model with ``model = "..."`` (the entry name is then only its
+    label). A ``model = "TTA4SR"`` entry names another entry as ``backbone`` and an ``operator``: it
+    trains nothing, it augments that entry's trained weights for the same dataset and seed (kept
+    under ``<cache>/checkpoints``; trained again if the cache lost them).
+    """
     done = []
     cells = list(suite.cells())
+    backbones = {o["backbone"] for _, _, o, _ in cells if o.get("model") == "TTA4SR"}
+    for b in backbones:
+        if b not in suite.models:
+            raise RecipeError(f"TTA4SR entry names backbone {b!r}, which is not an entry of suite {suite.name}",
+                              key="backbone", hint=f"entries: {', '.join(suite.models)}")
     prepared: dict[str, tuple[PreparedDataset, DatasetTensors]] = {}
-    for i, (dataset, model, overrides, seed) in enumerate(cells, 1):
+
+    def train_cell(entry, overrides, seed, ds, tensors, rid, save):
+        cfg = {k: v for k, v in overrides.items() if k != "model"}
+        if progress is not None:
+            cfg.setdefault("progress", progress)
+        ckpt = checkpoint_path(rid) if entry in backbones else None
+        result = train_run(overrides.get("model", entry), ds, cfg, seed=seed, tensors=tensors, checkpoint=ckpt)
+        result.model = entry
+        if save:
+            record, per_user = record_for(result, ds, rid, config_hash({"model": entry, **overrides}))
+            record["suite"] = suite.name
+            store.save(record, per_user)
+        return result
+
+    def cell_id(entry, overrides, seed, ds):
+        if overrides.get("model") == "TTA4SR":
+            overrides = {**_tta_keys(entry, overrides), "backbone_config": suite_entry(overrides["backbone"])}
+        chash = config_hash({"model": entry, **overrides})
+        return run_id(entry, ds.fingerprint, chash, seed), chash
+
+    def suite_entry(entry):
+        own = {k: v for k, v in suite.models[entry].items() if k not in ("datasets", "seeds")}
+        return {**suite.defaults, **own}
+
+    for i, (dataset, entry, overrides, seed) in enumerate(cells, 1):
         if dataset not in prepared:
             ds = prepare(dataset, data_dir, progress=progress is not False)
             prepared[dataset] = (ds, DatasetTensors(ds))
         ds, tensors = prepared[dataset]
-        chash = config_hash({"model": model, **overrides})
-        rid = run_id(model, ds.fingerprint, chash, seed)
+        rid, chash = cell_id(entry, overrides, seed, ds)
         if store.has(rid):
-            echo(f"[{i}/{len(cells)}] {model} on {dataset}, seed {seed}: done earlier, skipped")
+            echo(f"[{i}/{len(cells)}] {entry} on {dataset}, seed {seed}: done earlier, skipped")
             done.append(rid)
             continue
-        echo(f"[{i}/{len(cells)}] {model} on {dataset}, seed {seed} ...")
-        cfg = dict(overrides)
-        if progress is not None:
-            cfg.setdefault("progress", progress)
-        result = train_run(model, ds, cfg, seed=seed, tensors=tensors)
-        record, per_user = record_for(result, ds, rid, chash)
-        record["suite"] = suite.name
-        store.save(record, per_user)
+        echo(f"[{i}/{len(cells)}] {entry} on {dataset}, seed {seed} ...")
+        if overrides.get("model") == "TTA4SR":
+            from recsys.train.tta import tta_run
+
+            b_entry = overrides["backbone"]
+            b_rid, _ = cell_id(b_entry, suite_entry(b_entry), seed, ds)
+            ckpt = checkpoint_path(b_rid)
+            if not ckpt.with_suffix(".pt").is_file():
+                echo(f"    training backbone {b_entry} (seed {seed}) for its weights first")
+                train_cell(b_entry, suite_entry(b_entry), seed, ds, tensors, b_rid, save=not store.has(b_rid))
+            tta = {k[4:]: v for k, v in overrides.items() if k.startswith("tta_")}
+            result = tta_run(ckpt, ds, overrides.get("operator", "TMask-R"), tta, seed=seed, tensors=tensors,
+                             name=entry)
+            record, per_user = record_for(result, ds, rid, chash)
+            record["suite"] = suite.name
+            store.save(record, per_user)
+        else:
+            result = train_cell(entry, overrides, seed, ds, tensors, rid, save=True)
         if result.status != "ok":
             echo(f"    FAILED: {result.error} (recorded in {store.path(rid)})")
         else:
             t = result.test["test"].summary
+            extra = (f"{result.fit['epochs_run']} epochs, " if result.fit.get("epochs_run") else "")
             echo(f"    NDCG@10 {t['ndcg@10']:.4f}  Recall@10 {t['recall@10']:.4f}  "
-                 f"({result.fit['epochs_run']} epochs, {result.wall_seconds:.1f} s)")
+                 f"({extra}{result.wall_seconds:.1f} s)")
         done.append(rid)
     store.consolidate()
     return [r for r in store.records() if r["run_id"] in set(done)]

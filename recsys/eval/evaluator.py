@@ -19,6 +19,7 @@ import torch
 
 from recsys.data.tensors import DatasetTensors, Ragged
 from recsys.eval.beyond import beyond_metrics
+from recsys.eval.groups import GroupSpec, group_summary, user_groups
 from recsys.eval.ranking import RANK_METRICS, positive_ranks, rank_metrics
 
 ScoreFn = Callable[[np.ndarray, Ragged], torch.Tensor]
@@ -34,6 +35,7 @@ class EvalResult:
     tie_policy: str
     repeated_targets: int = 0  # targets that were also history items (left rankable, as in RecBole)
     extra: dict = field(default_factory=dict)
+    groups: dict[str, np.ndarray] = field(default_factory=dict)  # per-user group labels (see eval/groups.py)
 
     def __getitem__(self, key: str) -> float:
         return self.summary[key]
@@ -53,7 +55,8 @@ def mask_history(scores: torch.Tensor, users: np.ndarray, history: Ragged) -> No
 
 def evaluate(score_fn: ScoreFn, tensors: DatasetTensors, phase: str = "test", ks=DEFAULT_KS,
              tie_policy: str = "pessimistic", batch_size: int = 1024, candidates: torch.Tensor | None = None,
-             seed: int = 0, progress: bool = False, max_users: int | None = None) -> EvalResult:
+             seed: int = 0, progress: bool = False, max_users: int | None = None,
+             groups: GroupSpec | None = GroupSpec()) -> EvalResult:
     """Rank every item for every user with ``phase`` targets; return per-user and mean metrics."""
     users, targets = tensors.targets(phase)
     if max_users is not None:
@@ -102,8 +105,14 @@ def evaluate(score_fn: ScoreFn, tensors: DatasetTensors, phase: str = "test", ks
     top = torch.cat(tops)
     for k in ks:
         summary.update(beyond_metrics(top, popularity, k))
+    labels = {}
+    if groups is not None:
+        width = (targets >= 0).sum(1)
+        single = targets[:, :1].numpy() if int(width.max()) == 1 else targets.numpy()
+        labels = user_groups(users, single, history.lengths, popularity, groups)
+        summary.update(group_summary(vectors, labels, groups.metrics))
     return EvalResult(phase=phase, users=users, per_user=vectors, summary=summary, tie_policy=tie_policy,
-                      repeated_targets=repeats)
+                      repeated_targets=repeats, groups=labels)
 
 
 __all__ = ["EvalResult", "evaluate", "mask_history", "RANK_METRICS", "DEFAULT_KS"]

@@ -14,6 +14,7 @@ import numpy as np
 import polars as pl
 
 from recsys.bench.store import ResultsStore
+from recsys.eval.groups import split_group_metric
 from recsys.eval.stats import holm, paired_t, wilcoxon
 
 COLUMNS = ["dataset", "model", "metric", "mean", "std", "seeds", "baseline", "p_value", "significant",
@@ -22,7 +23,17 @@ DEFAULT_METRICS = ("ndcg@10", "recall@10", "mrr@10")
 
 
 def _user_means(store: ResultsStore, run_ids: list[str], metric: str, phase: str) -> pl.DataFrame:
-    frames = [store.per_user(r, phase).select("user_idx", metric) for r in run_ids]
+    """Per-user metric averaged over seeds; a group metric (``ndcg@10|item:tail``) keeps that group's users."""
+    base, column, label = split_group_metric(metric)
+    frames = []
+    for r in run_ids:
+        frame = store.per_user(r, phase)
+        if column is not None:
+            if column not in frame.columns:
+                raise KeyError(f"run {r} has no per-user {column!r} labels (group metric {metric!r}); "
+                               "it was evaluated before group metrics existed: run it again")
+            frame = frame.filter(pl.col(column) == label)
+        frames.append(frame.select("user_idx", pl.col(base).alias(metric)))
     return pl.concat(frames).group_by("user_idx").agg(pl.col(metric).mean()).sort("user_idx")
 
 

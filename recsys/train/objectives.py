@@ -102,6 +102,9 @@ class FullSequence(Objective):
         weight = self.model.item_embedding.weight
         for idx in self._batches(gen):
             x, y = self.inputs[idx], self.targets[idx]
+            if hasattr(self.model, "full_sequence_loss"):  # a model with its own per-position loss (H2Rec)
+                yield self.model.full_sequence_loss(x, y, gen), int((y > 0).sum())
+                continue
             lengths = (x > 0).sum(1)
             with all_positions(self.model):
                 h = self.model.forward(x, lengths)  # [B, L, d]

@@ -28,6 +28,7 @@ from recsys.eval.evaluator import EvalResult, evaluate
 from recsys.models.recbole_view import TrainDatasetView
 from recsys.models.registry import ModelSpec, get_model_spec
 from recsys.paths import cache_dir
+from recsys.train.inputs import INPUT_KEYS, model_inputs
 from recsys.train.objectives import OBJECTIVES, build_objective, choose_objective, score_function
 from recsys.train.trainer import Phase, Trainer, TrainerSettings
 
@@ -88,12 +89,15 @@ def recbole_model_config(spec: ModelSpec, ds: PreparedDataset, overrides: dict, 
     cfg = {"seed": seed, "show_progress": False, "state": "ERROR", "log_wandb": False,
            "data_path": str(cache_dir() / "recbole" / "unused"), "train_neg_sample_args": None,
            "checkpoint_dir": str(cache_dir() / "recbole" / "saved")}
-    cfg.update({k: v for k, v in overrides.items() if k not in TRAINER_KEYS or k in ("MAX_ITEM_LIST_LENGTH",)})
+    cfg.update({k: v for k, v in overrides.items()
+                if (k not in TRAINER_KEYS or k in ("MAX_ITEM_LIST_LENGTH",)) and k not in INPUT_KEYS})
     with _without_command_line():
         config = Config(model=cls, dataset=ds.name, config_dict=cfg)
     # RecBole merges any key it is given, so "known" means: defined by RecBole's own yaml files
     # (overall, model, dataset) or read by our trainer
-    known = set(config.internal_config_dict) | TRAINER_KEYS
+    known = set(config.internal_config_dict) | TRAINER_KEYS | set(getattr(cls, "CONFIG_DEFAULTS", {}))
+    if spec.needs:
+        known |= set(INPUT_KEYS)
     unknown = [k for k in overrides if k not in known]
     if unknown:
         key = unknown[0]
@@ -118,6 +122,11 @@ def train_run(model_name: str, ds: PreparedDataset, overrides: dict | None = Non
     _seed_everything(seed)
     cls, config = recbole_model_config(spec, ds, overrides, seed)
     tensors = tensors or DatasetTensors(ds)
+    if spec.needs:  # LLM-side artefacts and other inputs, handed to the model as arrays
+        inputs, metas = model_inputs(spec.needs, ds, tensors, settings_dict)
+        for key, value in inputs.items():
+            config[key] = value
+        llm_artefacts = [*(llm_artefacts or []), *metas]
     _seed_everything(seed)
     model = cls(config, TrainDatasetView(tensors, spec.name))
     max_len = int(config["MAX_ITEM_LIST_LENGTH"] or 50)
