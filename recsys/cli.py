@@ -244,13 +244,14 @@ def cmd_leaderboard(args) -> int:
     from recsys.bench.store import ResultsStore
     from recsys.report.leaderboard import write_leaderboard
 
-    baseline = args.baseline
-    if baseline is None:
-        try:
-            baseline = load_suite(args.suite).baseline
-        except RecsysError:
-            baseline = None
-    metrics = tuple(m.strip() for m in args.metrics.split(","))
+    baseline, metrics = args.baseline, args.metrics
+    try:
+        suite = load_suite(args.suite)
+        baseline = baseline or suite.baseline
+        metrics = metrics or ",".join(suite.metrics or [])
+    except RecsysError:
+        pass
+    metrics = tuple(m.strip() for m in (metrics or "ndcg@10,recall@10,mrr@10").split(","))
     store = ResultsStore(_results_dir(args))
     csv, md = write_leaderboard(store, args.out, args.suite, baseline, metrics, args.alpha)
     if args.latex:
@@ -509,7 +510,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="leaderboard", help="output folder (<suite>.csv and <suite>.md)")
     p.add_argument("--suite", default="quick", help="which suite's runs to tabulate")
     p.add_argument("--baseline", help="model to test against (default: the suite's declared baseline)")
-    p.add_argument("--metrics", default="ndcg@10,recall@10,mrr@10")
+    p.add_argument("--metrics", help="comma-separated columns (default: the suite's `metrics`, else "
+                   "ndcg@10,recall@10,mrr@10); group metrics such as ndcg@10|item:tail work too")
     p.add_argument("--alpha", type=float, default=0.05)
     p.add_argument("--latex", action="store_true", help="also write <suite>.tex (booktabs tables)")
     p.set_defaults(func=cmd_leaderboard)

@@ -30,6 +30,7 @@ class Suite:
     defaults: dict = field(default_factory=dict)
     description: str = ""
     baseline: str | None = None  # the model every other is tested against in the leaderboard
+    metrics: list[str] | None = None  # the leaderboard's columns (group metrics allowed, e.g. ndcg@10|item:tail)
 
     def cells(self):
         """(dataset, entry, overrides, seed); an entry may limit itself with ``datasets``/``seeds`` keys."""
@@ -58,7 +59,8 @@ def load_suite(name_or_path: str) -> Suite:
             raise RecipeError("missing key", recipe=path, key=key)
     return Suite(name=raw["name"], datasets=list(raw["datasets"]), seeds=[int(s) for s in raw["seeds"]],
                  models={m: dict(v) for m, v in raw["models"].items()}, defaults=dict(raw.get("defaults", {})),
-                 description=raw.get("description", ""), baseline=raw.get("baseline"))
+                 description=raw.get("description", ""), baseline=raw.get("baseline"),
+                 metrics=raw.get("metrics"))
 
 
 def run_label(model: str, llm_artefacts: list[dict]) -> str:

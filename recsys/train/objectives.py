@@ -82,26 +82,41 @@ class FullSequence(Objective):
 
     name = "full_sequence"
 
-    def __init__(self, model, tensors, batch_size, max_len: int):
+    def __init__(self, model, tensors, batch_size, max_len: int, length_buckets: bool = False):
         super().__init__(model, tensors, batch_size)
         self.inputs, self.targets, _ = chunked_sequences(tensors.train, max_len)
         self.window_targets = (self.targets > 0).sum(1)
         self.loss_type = getattr(model, "loss_type", "CE")
+        self.length_buckets = length_buckets
 
     def n_batches(self) -> int:
         return max(1, -(-int(self.window_targets.sum()) // self.batch_size))
 
     def _batches(self, gen) -> list[torch.Tensor]:
+        """Shuffled windows cut into batches of about ``batch_size`` targets.
+
+        With ``length_buckets`` the windows are ordered by length (random within a length) and the
+        batches shuffled: a batch then holds windows of similar length, so trimming its trailing
+        padding (see ``epoch``) skips most of the padded positions of short-history datasets.
+        """
         perm = torch.randperm(len(self.inputs), generator=gen)
+        if self.length_buckets:
+            perm = perm[torch.argsort(self.window_targets[perm], stable=True)]
         cum = torch.cumsum(self.window_targets[perm], 0)
         cuts = torch.searchsorted(cum, torch.arange(self.batch_size, int(cum[-1]), self.batch_size), right=True)
         cuts = torch.unique(torch.cat([cuts, torch.tensor([len(perm)])]))
-        return [perm[a:b] for a, b in zip([0, *cuts[:-1].tolist()], cuts.tolist()) if b > a]
+        batches = [perm[a:b] for a, b in zip([0, *cuts[:-1].tolist()], cuts.tolist()) if b > a]
+        if self.length_buckets:
+            batches = [batches[i] for i in torch.randperm(len(batches), generator=gen).tolist()]
+        return batches
 
     def epoch(self, gen):
         weight = self.model.item_embedding.weight
         for idx in self._batches(gen):
             x, y = self.inputs[idx], self.targets[idx]
+            if self.length_buckets:  # left-aligned windows: trailing padding of causal models is inert
+                width = max(int((x > 0).sum(1).max()), 1)
+                x, y = x[:, :width], y[:, :width]
             if hasattr(self.model, "full_sequence_loss"):  # a model with its own per-position loss (H2Rec)
                 yield self.model.full_sequence_loss(x, y, gen), int((y > 0).sum())
                 continue
@@ -203,9 +218,10 @@ def choose_objective(model, spec, requested: str) -> str:
     return requested
 
 
-def build_objective(name: str, model, tensors: DatasetTensors, batch_size: int, max_len: int) -> Objective:
+def build_objective(name: str, model, tensors: DatasetTensors, batch_size: int, max_len: int,
+                    length_buckets: bool = False) -> Objective:
     if name == "full_sequence":
-        return FullSequence(model, tensors, batch_size, max_len)
+        return FullSequence(model, tensors, batch_size, max_len, length_buckets)
     if name == "prefix":
         return Prefix(model, tensors, batch_size, max_len)
     return Pairs(model, tensors, batch_size, name)

@@ -172,3 +172,31 @@ def test_h2rec_refuses_a_dataset_without_item_text(tmp_path):
     ds = prepare(tmp_path / "nt.toml", tmp_path / "data", progress=False)
     with pytest.raises(MissingModelInput, match="needs item text"):
         train_run("H2Rec", ds, {"epochs": 1, "progress": False})
+
+
+def test_trimming_trailing_padding_leaves_outputs_unchanged(built):
+    """What ``length_buckets`` relies on: left-aligned windows lose nothing when cut to their longest."""
+    model, tensors, _, _ = built
+    seq, _ = tensors.train.window(np.arange(1, 40), 20)
+    keep = torch.randint(3, 12, (len(seq), 1))
+    seq = torch.where(torch.arange(20)[None, :] < keep, seq, 0)  # short left-aligned histories
+    width = int((seq > 0).sum(1).max())
+    full, cut = _outputs(model, seq), _outputs(model, seq[:, :width])
+    real = (seq[:, :width] > 0)
+    for path in full:
+        assert torch.allclose(full[path][:, :width][real], cut[path][real], atol=1e-5), path
+
+
+def test_length_buckets_group_similar_windows(ml100k):
+    from recsys.train.objectives import FullSequence
+
+    class Dummy(torch.nn.Module):
+        loss_type = "CE"
+
+    tensors = DatasetTensors(ml100k)
+    obj = FullSequence(Dummy(), tensors, 256, 50, length_buckets=True)
+    batches = obj._batches(torch.Generator().manual_seed(0))
+    spread = [int(obj.window_targets[b].max() - obj.window_targets[b].min()) for b in batches]
+    assert np.median(spread) <= 2  # similar lengths inside a batch
+    covered = torch.cat(batches).sort().values
+    assert torch.equal(covered, torch.arange(len(obj.inputs)))  # every window once per epoch
