@@ -23,6 +23,9 @@ import torch.nn.functional as F
 from recsys.data.tensors import DatasetTensors, chunked_sequences, gather_windows, prefix_samples
 
 OBJECTIVES = ("auto", "full_sequence", "prefix", "pairwise", "pointwise", "positives")
+#: ``model``: the model's own loss_type (CE or BPR); ``bce``: binary cross-entropy with one negative per
+#: position (the original SASRec loss, which RecBole does not offer), for full-sequence training.
+SEQUENCE_LOSSES = ("model", "bce")
 
 
 def _interaction(fields: dict):
@@ -82,8 +85,12 @@ class FullSequence(Objective):
 
     name = "full_sequence"
 
-    def __init__(self, model, tensors, batch_size, max_len: int, length_buckets: bool = False):
+    def __init__(self, model, tensors, batch_size, max_len: int, length_buckets: bool = False,
+                 sequence_loss: str = "model"):
         super().__init__(model, tensors, batch_size)
+        if sequence_loss not in SEQUENCE_LOSSES:
+            raise ValueError(f"sequence_loss must be one of {SEQUENCE_LOSSES}, got {sequence_loss!r}")
+        self.sequence_loss = sequence_loss
         self.inputs, self.targets, _ = chunked_sequences(tensors.train, max_len)
         self.window_targets = (self.targets > 0).sum(1)
         self.loss_type = getattr(model, "loss_type", "CE")
@@ -125,7 +132,12 @@ class FullSequence(Objective):
                 h = self.model.forward(x, lengths)  # [B, L, d]
             mask = y > 0
             hv, yv = h[mask], y[mask]
-            if self.loss_type == "CE":
+            if self.sequence_loss == "bce":  # Kang & McAuley's SASRec loss: BCE, one uniform negative
+                neg = torch.randint(1, self.t.n_items + 1, yv.shape, generator=gen)
+                logits = torch.cat([(hv * weight[yv]).sum(-1), (hv * weight[neg]).sum(-1)])
+                labels = torch.cat([torch.ones(len(yv)), torch.zeros(len(yv))])
+                loss = F.binary_cross_entropy_with_logits(logits, labels) * 2  # sum of both terms, per target
+            elif self.loss_type == "CE":
                 loss = F.cross_entropy(hv @ weight.T, yv)
             else:  # one uniform negative per position, as RecBole's BPR loss for SASRec
                 neg = torch.randint(1, self.t.n_items + 1, yv.shape, generator=gen)
@@ -219,9 +231,11 @@ def choose_objective(model, spec, requested: str) -> str:
 
 
 def build_objective(name: str, model, tensors: DatasetTensors, batch_size: int, max_len: int,
-                    length_buckets: bool = False) -> Objective:
+                    length_buckets: bool = False, sequence_loss: str = "model") -> Objective:
     if name == "full_sequence":
-        return FullSequence(model, tensors, batch_size, max_len, length_buckets)
+        return FullSequence(model, tensors, batch_size, max_len, length_buckets, sequence_loss)
+    if sequence_loss != "model":
+        raise ValueError(f"sequence_loss={sequence_loss!r} applies to the full_sequence objective only, not {name}")
     if name == "prefix":
         return Prefix(model, tensors, batch_size, max_len)
     return Pairs(model, tensors, batch_size, name)

@@ -36,7 +36,7 @@ from recsys.train.trainer import Phase, Trainer, TrainerSettings
 TRAINER_KEYS = {
     "epochs", "learning_rate", "weight_decay", "stopping_step", "valid_metric", "eval_step", "clip_grad_norm",
     "scheduler", "phases", "tie_policy", "topk", "eval_batch_size", "train_batch_size", "objective",
-    "progress", "threads", "MAX_ITEM_LIST_LENGTH", "length_buckets",
+    "progress", "threads", "MAX_ITEM_LIST_LENGTH", "length_buckets", "sequence_loss",
 }
 DEFAULTS = {"epochs": 50, "train_batch_size": 256, "eval_batch_size": 1024, "learning_rate": 1e-3,
             "stopping_step": 10, "valid_metric": "ndcg@10", "objective": "auto", "tie_policy": "pessimistic",
@@ -132,7 +132,8 @@ def train_run(model_name: str, ds: PreparedDataset, overrides: dict | None = Non
     max_len = int(config["MAX_ITEM_LIST_LENGTH"] or 50)
     objective_name = choose_objective(model, spec, settings_dict["objective"])
     objective = build_objective(objective_name, model, tensors, int(settings_dict["train_batch_size"]), max_len,
-                                bool(settings_dict.get("length_buckets", False)))
+                                bool(settings_dict.get("length_buckets", False)),
+                                str(settings_dict.get("sequence_loss", "model")))
     phases = [Phase(**p) for p in settings_dict.get("phases", [])]
     names = [n for n, _ in model.named_parameters()]
     for ph in phases:
