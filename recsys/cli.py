@@ -207,6 +207,8 @@ def _train_tta(args, ds, overrides) -> int:
               file=sys.stderr)
         return 2
     tta = {"sigma": args.tta_sigma, "copies": args.tta_copies}
+    if args.tta_sigma_grid:
+        tta["sigma_grid"] = [float(x) for x in args.tta_sigma_grid.split(",")]
     result = tta_run(ckpt, ds, args.operator, tta, seed=args.seed)
     chash = config_hash({"model": result.model, **result.config})
     rid = run_id(result.model, ds.fingerprint, chash, args.seed)
@@ -456,6 +458,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tta-sigma", type=float, help="TTA4SR: share of the history perturbed (default: the "
                    "paper's per-dataset value)")
     p.add_argument("--tta-copies", type=int, help="TTA4SR: augmented copies averaged (default 10)")
+    p.add_argument("--tta-sigma-grid", help="TTA4SR: comma-separated sigmas tried on validation; the best is "
+                   "used on test (e.g. 0.1,0.2,0.3,0.5)")
     p.add_argument("--results", help="results store folder (default $RECSYS_RESULTS or ./results)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_data_dir(p)

@@ -59,19 +59,35 @@ def load_trained(checkpoint: str | Path, ds: PreparedDataset, tensors: DatasetTe
 
 def tta_run(checkpoint: str | Path, ds: PreparedDataset, operator: str = "TMask-R", overrides: dict | None = None,
             seed: int = 1, tensors: DatasetTensors | None = None, name: str | None = None) -> RunResult:
-    """Evaluate ``TTA4SR(<backbone>, <operator>)`` on every test split of ``ds``."""
+    """Evaluate ``TTA4SR(<backbone>, <operator>)`` on every test split of ``ds``.
+
+    ``overrides`` are TTAConfig fields (``sigma``, ``copies``, ...) plus ``sigma_grid``: a list of
+    sigmas tried on the validation split, the best (by the backbone's ``valid_metric``) then used on test.
+    """
     t_start = time.perf_counter()
     tensors = tensors or DatasetTensors(ds)
     model, spec, meta = load_trained(checkpoint, ds, tensors)
     run_cfg = {**DEFAULTS, **meta["config"]}
     max_len = int(run_cfg.get("MAX_ITEM_LIST_LENGTH") or 50)
-    tta = tta_defaults(ds.name, spec.name, operator, seed=seed, **(overrides or {}))
-    augmenter = Augmenter(model, tta, max_len)
+    overrides = dict(overrides or {})
+    grid = overrides.pop("sigma_grid", None)
     ks, ties, bs = tuple(run_cfg["topk"]), run_cfg["tie_policy"], int(run_cfg["eval_batch_size"])
+    selection = {}
+    if grid:  # choose sigma on the validation split: never on test
+        metric = str(run_cfg.get("valid_metric", "ndcg@10")).lower()
+        for sigma in grid:
+            cfg = tta_defaults(ds.name, spec.name, operator, seed=seed, **{**overrides, "sigma": float(sigma)})
+            res = evaluate(Augmenter(model, cfg, max_len).score_function(), tensors, "valid", ks, ties, bs,
+                           seed=seed, groups=None)
+            selection[str(sigma)] = res.summary[metric]
+        overrides["sigma"] = float(max(grid, key=lambda g: selection[str(g)]))
+    tta = tta_defaults(ds.name, spec.name, operator, seed=seed, **overrides)
+    augmenter = Augmenter(model, tta, max_len)
     result = RunResult(model=name or label(spec.name, operator), dataset=ds.name, seed=seed, status="ok",
                        config={"backbone": spec.name, "backbone_checkpoint": str(Path(checkpoint).name),
                                "backbone_config": meta["config"], "augments": "untruncated",
-                               **{f"tta_{k}": v for k, v in tta.as_dict().items()}},
+                               **{f"tta_{k}": v for k, v in tta.as_dict().items()},
+                               **({"tta_sigma_grid": list(grid)} if grid else {})},
                        objective="none (inference only)")
     timings = {}
     with torch.no_grad():
@@ -87,6 +103,7 @@ def tta_run(checkpoint: str | Path, ds: PreparedDataset, operator: str = "TMask-
                               "time_ratio": (t2 - t1) / max(t1 - t0, 1e-9),
                               "backbone_ndcg@10": plain.summary.get("ndcg@10")}
     result.fit = {"epochs_run": 0, "best_epoch": meta.get("best_epoch", -1), "inference": timings,
+                  "sigma_selection": selection,
                   "backbone_seed": meta.get("seed"), "test_seconds": sum(t["tta_seconds"] for t in timings.values())}
     result.wall_seconds = time.perf_counter() - t_start
     result.peak_memory_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

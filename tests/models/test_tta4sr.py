@@ -158,3 +158,23 @@ def test_cli_applies_tta_to_a_trained_checkpoint(trained, tmp_path, capsys):
     assert main(["train", "--model", "TTA4SR", "--backbone", "GRU4Rec", "--dataset", "ml-100k",
                  "--checkpoint", str(path), "--results", str(tmp_path / "res")]) == 2
     assert "holds a SASRec model" in capsys.readouterr().err
+
+
+def test_sigma_is_chosen_on_validation_only(trained, ml100k, monkeypatch):
+    import recsys.train.tta as tta_module
+
+    tensors, runs = trained
+    phases = []
+    real = tta_module.evaluate
+
+    def spy(score_fn, tensors_, phase, *a, **k):
+        phases.append(phase)
+        return real(score_fn, tensors_, phase, *a, **k)
+
+    monkeypatch.setattr(tta_module, "evaluate", spy)
+    result = tta_run(runs["SASRec"][0], ml100k, "TMask-R", {"sigma_grid": [0.1, 0.6], "copies": 2}, seed=1,
+                     tensors=tensors)
+    scores = result.fit["sigma_selection"]
+    assert set(scores) == {"0.1", "0.6"} and phases[:2] == ["valid", "valid"] and "valid" not in phases[2:]
+    chosen = max((0.1, 0.6), key=lambda g: scores[str(g)])
+    assert result.config["tta_sigma"] == chosen and result.config["tta_sigma_grid"] == [0.1, 0.6]
