@@ -56,9 +56,17 @@ def mask_history(scores: torch.Tensor, users: np.ndarray, history: Ragged) -> No
 def evaluate(score_fn: ScoreFn, tensors: DatasetTensors, phase: str = "test", ks=DEFAULT_KS,
              tie_policy: str = "pessimistic", batch_size: int = 1024, candidates: torch.Tensor | None = None,
              seed: int = 0, progress: bool = False, max_users: int | None = None,
-             groups: GroupSpec | None = GroupSpec()) -> EvalResult:
-    """Rank every item for every user with ``phase`` targets; return per-user and mean metrics."""
+             groups: GroupSpec | None = GroupSpec(), only_users: np.ndarray | None = None,
+             row_candidates: torch.Tensor | None = None) -> EvalResult:
+    """Rank every item for every user with ``phase`` targets; return per-user and mean metrics.
+
+    ``only_users``: a boolean mask over the phase's users (``tensors.targets(phase)`` order) to
+    evaluate a subset. ``row_candidates``: [users, n] item indices per user (aligned with the
+    evaluated users): only those items and the user's targets are ranked (sampled evaluation).
+    """
     users, targets = tensors.targets(phase)
+    if only_users is not None:
+        users, targets = users[only_users], targets[torch.from_numpy(np.asarray(only_users))]
     if max_users is not None:
         users, targets = users[:max_users], targets[:max_users]
     history = tensors.history(phase)
@@ -95,6 +103,12 @@ def evaluate(score_fn: ScoreFn, tensors: DatasetTensors, phase: str = "test", ks
             scores.scatter_(1, idx, torch.where(pos >= 0, target_scores, scores.gather(1, idx)))
             if candidates is not None:
                 scores[:, ~candidates] = -torch.inf
+            if row_candidates is not None:  # keep only each user's sampled candidates and targets
+                keep = torch.zeros_like(scores, dtype=torch.bool)
+                keep.scatter_(1, row_candidates[start: start + batch_size], True)
+                keep.scatter_(1, idx, pos >= 0)
+                keep[:, 0] = False
+                scores[~keep] = -torch.inf
             top = scores.topk(kmax, dim=1)
             ranks = positive_ranks(scores, pos, tie_policy, seed=seed + start, top_values=top.values)
             for key, vec in rank_metrics(ranks, ks).items():
