@@ -87,7 +87,7 @@ def _used_files(recipe: Recipe) -> list[str]:
         keys.append(inter["file"])
     if "item_map" in inter:
         keys.append(inter["item_map"])
-    for spec in recipe.item_text:
+    for spec in [*recipe.item_text, *([recipe.raw["domain_split"]] if "domain_split" in recipe.raw else [])]:
         keys.append(spec["file"])
         keys += [hop["file"] for hop in spec.get("via", [])]
     return list(dict.fromkeys(keys))
@@ -253,6 +253,11 @@ def prepare(dataset: str | Path | Recipe, data_root: str | Path | None = None, *
     df = _read(recipe, resolver, report)
     step("read")
     rows_read = len(df)
+    domain_report = None
+    if "domain_split" in recipe.raw:  # an attribute-split cross-domain pair
+        from recsys.data.domain_split import assign_domains
+
+        df, domain_report = assign_domains(df, recipe.raw["domain_split"], str(recipe.source), resolver.path)
     df = _filter(df, recipe.filters, recipe)
     step("filter")
     df = _split(df, recipe.split)
@@ -278,6 +283,7 @@ def prepare(dataset: str | Path | Recipe, data_root: str | Path | None = None, *
         "skipped_lines": report.skipped_lines[:100],
         "skipped_line_count": len(report.skipped_lines),
         "stats": stats,
+        **({"domain_split": domain_report} if domain_report else {}),
         "prepared_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "seconds": round(time.perf_counter() - t0, 3),
     }

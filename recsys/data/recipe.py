@@ -19,7 +19,7 @@ from recsys.paths import recipes_dir
 
 TASKS = ("sequential", "general", "cross_domain", "ctr", "multi_scenario")
 TOP_KEYS = {"name", "description", "task", "license", "citation", "files", "interactions", "filters",
-            "split", "item_text", "notes", "llm_template"}
+            "split", "item_text", "notes", "llm_template", "domain_split"}
 FILE_KEYS = {"path", "sha256", "url", "embedded", "note"}
 INTERACTION_KEYS = {"file", "format", "columns", "keep_extra", "constants", "on_bad_lines", "domain_offsets",
                     "item_map", "domains"}
