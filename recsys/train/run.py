@@ -24,7 +24,8 @@ import torch
 from recsys.data.prepare import PreparedDataset
 from recsys.data.tensors import DatasetTensors
 from recsys.errors import RecsysError
-from recsys.eval.evaluator import EvalResult, evaluate
+from recsys.eval.evaluator import EvalResult
+from recsys.eval.protocol import evaluate_task
 from recsys.models.recbole_view import TrainDatasetView
 from recsys.models.registry import ModelSpec, get_model_spec
 from recsys.paths import cache_dir
@@ -166,7 +167,7 @@ def train_run(model_name: str, ds: PreparedDataset, overrides: dict | None = Non
         model.eval()
         t_test = time.perf_counter()
         for phase in [s for s in tensors.split_names() if s.startswith("test")]:
-            result.test[phase] = evaluate(score_fn, tensors, phase, settings.topk, settings.tie_policy,
+            result.test[phase] = evaluate_task(score_fn, tensors, phase, settings.topk, settings.tie_policy,
                                           settings.eval_batch_size, seed=seed)
         t_test = time.perf_counter() - t_test
         result.valid = log.best_valid

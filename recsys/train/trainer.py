@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 import torch
 
 from recsys.errors import RecsysError
-from recsys.eval.evaluator import EvalResult, evaluate
+from recsys.eval.evaluator import EvalResult
+from recsys.eval.protocol import evaluate_task
 from recsys.train.objectives import Objective
 
 SCHEDULERS = ("none", "cosine", "step", "plateau")
@@ -103,7 +104,7 @@ class Trainer:
     def validate(self) -> EvalResult:
         self.model.eval()
         t0 = time.perf_counter()
-        result = evaluate(self.score_fn, self.tensors, "valid", self.s.topk, self.s.tie_policy,
+        result = evaluate_task(self.score_fn, self.tensors, "valid", self.s.topk, self.s.tie_policy,
                           self.s.eval_batch_size, seed=self.seed)
         self.log.eval_seconds += time.perf_counter() - t0
         return result

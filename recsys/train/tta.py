@@ -18,7 +18,7 @@ import torch
 from recsys.data.prepare import PreparedDataset
 from recsys.data.tensors import DatasetTensors
 from recsys.errors import RecsysError
-from recsys.eval.evaluator import evaluate
+from recsys.eval.protocol import evaluate_task
 from recsys.models.recbole_view import TrainDatasetView
 from recsys.models.registry import get_model_spec
 from recsys.models.sequential.tta4sr import Augmenter, label, tta_defaults
@@ -77,7 +77,7 @@ def tta_run(checkpoint: str | Path, ds: PreparedDataset, operator: str = "TMask-
         metric = str(run_cfg.get("valid_metric", "ndcg@10")).lower()
         for sigma in grid:
             cfg = tta_defaults(ds.name, spec.name, operator, seed=seed, **{**overrides, "sigma": float(sigma)})
-            res = evaluate(Augmenter(model, cfg, max_len).score_function(), tensors, "valid", ks, ties, bs,
+            res = evaluate_task(Augmenter(model, cfg, max_len).score_function(), tensors, "valid", ks, ties, bs,
                            seed=seed, groups=None)
             selection[str(sigma)] = res.summary[metric]
         overrides["sigma"] = float(max(grid, key=lambda g: selection[str(g)]))
@@ -93,9 +93,9 @@ def tta_run(checkpoint: str | Path, ds: PreparedDataset, operator: str = "TMask-
     with torch.no_grad():
         for phase in [s for s in tensors.split_names() if s.startswith("test")]:
             t0 = time.perf_counter()
-            plain = evaluate(score_function(model, max_len), tensors, phase, ks, ties, bs, seed=seed)
+            plain = evaluate_task(score_function(model, max_len), tensors, phase, ks, ties, bs, seed=seed)
             t1 = time.perf_counter()
-            result.test[phase] = evaluate(augmenter.score_function(), tensors, phase, ks, ties, bs, seed=seed)
+            result.test[phase] = evaluate_task(augmenter.score_function(), tensors, phase, ks, ties, bs, seed=seed)
             t2 = time.perf_counter()
             users = len(plain.users)
             timings[phase] = {"backbone_seconds": t1 - t0, "tta_seconds": t2 - t1, "users": users,

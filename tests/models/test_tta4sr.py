@@ -165,13 +165,13 @@ def test_sigma_is_chosen_on_validation_only(trained, ml100k, monkeypatch):
 
     tensors, runs = trained
     phases = []
-    real = tta_module.evaluate
+    real = tta_module.evaluate_task
 
     def spy(score_fn, tensors_, phase, *a, **k):
         phases.append(phase)
         return real(score_fn, tensors_, phase, *a, **k)
 
-    monkeypatch.setattr(tta_module, "evaluate", spy)
+    monkeypatch.setattr(tta_module, "evaluate_task", spy)
     result = tta_run(runs["SASRec"][0], ml100k, "TMask-R", {"sigma_grid": [0.1, 0.6], "copies": 2}, seed=1,
                      tensors=tensors)
     scores = result.fit["sigma_selection"]

@@ -1,0 +1,16 @@
+"""Which evaluation a dataset gets: cross-domain datasets rank each case among its target domain's
+items (``recsys.eval.domains``); every other dataset ranks the whole catalogue."""
+
+from __future__ import annotations
+
+from recsys.data.tensors import DatasetTensors
+from recsys.eval.evaluator import DEFAULT_KS, EvalResult, ScoreFn, evaluate
+
+
+def evaluate_task(score_fn: ScoreFn, tensors: DatasetTensors, phase: str = "test", ks=DEFAULT_KS,
+                  tie_policy: str = "pessimistic", batch_size: int = 1024, seed: int = 0, **kwargs) -> EvalResult:
+    if tensors.ds.task == "cross_domain":
+        from recsys.eval.domains import evaluate_by_domain
+
+        return evaluate_by_domain(score_fn, tensors, phase, ks, tie_policy, batch_size, seed=seed, **kwargs)
+    return evaluate(score_fn, tensors, phase, ks, tie_policy, batch_size, seed=seed, **kwargs)
