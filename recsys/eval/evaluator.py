@@ -41,8 +41,8 @@ class EvalResult:
         return self.summary[key]
 
 
-def mask_history(scores: torch.Tensor, users: np.ndarray, history: Ragged) -> None:
-    """Set each user's history items to -inf, in place, with one scatter."""
+def mask_history(scores: torch.Tensor, users: np.ndarray, history: Ragged, value: float = -torch.inf) -> None:
+    """Set each user's history items to ``value`` (-inf: removed), in place, with one scatter."""
     lengths = history.lengths[users]
     if lengths.sum() == 0:
         return
@@ -50,19 +50,21 @@ def mask_history(scores: torch.Tensor, users: np.ndarray, history: Ragged) -> No
     starts = history.indptr[users]
     offs = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
     cols = history.items[np.repeat(starts, lengths) + offs]
-    scores[torch.from_numpy(rows), torch.from_numpy(cols)] = -torch.inf
+    scores[torch.from_numpy(rows), torch.from_numpy(cols)] = value
 
 
 def evaluate(score_fn: ScoreFn, tensors: DatasetTensors, phase: str = "test", ks=DEFAULT_KS,
              tie_policy: str = "pessimistic", batch_size: int = 1024, candidates: torch.Tensor | None = None,
              seed: int = 0, progress: bool = False, max_users: int | None = None,
              groups: GroupSpec | None = GroupSpec(), only_users: np.ndarray | None = None,
-             row_candidates: torch.Tensor | None = None) -> EvalResult:
+             row_candidates: torch.Tensor | None = None, history_score: float | None = None) -> EvalResult:
     """Rank every item for every user with ``phase`` targets; return per-user and mean metrics.
 
     ``only_users``: a boolean mask over the phase's users (``tensors.targets(phase)`` order) to
     evaluate a subset. ``row_candidates``: [users, n] item indices per user (aligned with the
     evaluated users): only those items and the user's targets are ranked (sampled evaluation).
+    ``history_score``: give history items this score instead of removing them. Only for reproducing
+    official code that "masks" with 0 (TTA4SR's): such items stay in the ranking.
     """
     users, targets = tensors.targets(phase)
     if only_users is not None:
@@ -97,7 +99,7 @@ def evaluate(score_fn: ScoreFn, tensors: DatasetTensors, phase: str = "test", ks
             idx = pos.clamp(min=0)
             target_scores = scores.gather(1, idx)
             scores[:, 0] = -torch.inf
-            mask_history(scores, u, history)
+            mask_history(scores, u, history, -torch.inf if history_score is None else history_score)
             # a target that repeats a history item stays rankable (history minus targets, as RecBole)
             repeats += int((torch.isneginf(scores.gather(1, idx)) & (pos >= 0)).sum())
             scores.scatter_(1, idx, torch.where(pos >= 0, target_scores, scores.gather(1, idx)))
