@@ -1,5 +1,7 @@
 """Training on a cross-domain dataset validates and tests among each case's target-domain items."""
 
+import numpy as np
+
 from recsys.data import prepare
 from recsys.train.run import train_run
 
@@ -19,3 +21,25 @@ def test_mixed_sequence_sasrec_and_per_domain_popularity(shared_data):
     assert sas.test["test"]["ndcg@10"] > 1.3 * pop.test["test"]["ndcg@10"]
     assert sas.test["test"]["ndcg@10|domain:thrill"] > 1.5 * pop.test["test"]["ndcg@10|domain:thrill"]
     assert sas.test["test"]["ndcg@10|domain:heart"] > 0.8 * pop.test["test"]["ndcg@10|domain:heart"]
+
+
+def test_per_domain_sasrec_evaluates_each_case_with_its_domains_model(shared_data):
+    from recsys.data.domain_view import domain_view
+    from recsys.train.per_domain import train_per_domain
+
+    ds = prepare("cdr-ml-genres", shared_data, progress=False)
+    heart = domain_view(ds, "heart")
+    assert set(heart.interactions["domain"].unique()) == {"heart"}
+    assert heart.fingerprint != ds.fingerprint and heart.name == "cdr-ml-genres[heart]"
+    run = train_per_domain("SASRec", ds, {"epochs": 2, "hidden_size": 32, "inner_size": 64, "n_layers": 1,
+                                          "n_heads": 1, "MAX_ITEM_LIST_LENGTH": 50, "progress": False}, seed=1)
+    res = run.test["test"]
+    assert run.status == "ok" and run.model == "SASRec per domain"
+    assert len(res.users) == 671 and (np.diff(res.users) > 0).all()  # every case once, by one model
+    mixed = train_run("MostPop", ds, {"progress": False}, seed=1).test["test"]
+    assert res.summary["users|domain:heart"] == mixed.summary["users|domain:heart"]
+    assert res.summary["ndcg@10"] > 0.5 * mixed.summary["ndcg@10"]
+    import pytest
+
+    with pytest.raises(ValueError, match="no domain 'drama'"):
+        domain_view(ds, "drama")
