@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 
 import polars as pl
@@ -23,8 +24,14 @@ from recsys.errors import DataError
 
 
 def run_id(model: str, fingerprint: str, config_hash: str, seed: int) -> str:
+    """``<model>-s<seed>-<digest>``; the model part keeps only file- and list-safe characters
+    (``TTA4SR(SASRec, TMask-R)`` -> ``TTA4SR_SASRec_TMask-R``), the digest covers the full name."""
     digest = hashlib.sha256(f"{model}|{fingerprint}|{config_hash}|{seed}".encode()).hexdigest()[:12]
-    return f"{model}-s{seed}-{digest}"
+    return f"{safe_name(model)}-s{seed}-{digest}"
+
+
+def safe_name(model: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.+-]+", "_", model).strip("_")
 
 
 def _atomic_write(path: Path, write) -> None:

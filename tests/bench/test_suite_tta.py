@@ -59,3 +59,12 @@ def test_tta_entry_naming_an_unknown_backbone_is_refused(tmp_path):
     suite = load_suite(write(tmp_path / "s.toml", text))
     with pytest.raises(RecipeError, match="SASRek"):
         run_suite(suite, ResultsStore(tmp_path / "store"), progress=False, echo=lambda s: None)
+
+
+def test_run_ids_are_safe_for_files_and_lists():
+    from recsys.bench.store import run_id
+
+    rid = run_id("TTA4SR(SASRec, TMask-R)", "f" * 64, "c" * 16, 1)
+    assert rid.startswith("TTA4SR_SASRec_TMask-R-s1-") and "," not in rid and " " not in rid
+    assert rid != run_id("TTA4SR(SASRec; TMask-R)", "f" * 64, "c" * 16, 1)  # the digest keeps names apart
+    assert run_id("SASRec", "f" * 64, "c" * 16, 1).startswith("SASRec-s1-")
