@@ -1,6 +1,5 @@
 """Cross-domain evaluation on a real pair: target-domain candidates, per-domain figures, fixed negatives."""
 
-import numpy as np
 import pytest
 import torch
 
