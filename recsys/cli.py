@@ -139,9 +139,18 @@ def _results_dir(args) -> str:
     return args.results or os.environ.get("RECSYS_RESULTS") or "results"
 
 
-def cmd_train(args) -> int:
-    from recsys.bench.runner import record_for
+def _save_run(args, result, ds, chash: str):
+    """Store one ``recsys train`` run in the results store; returns the record's path."""
+    from recsys.bench.runner import save_result
     from recsys.bench.store import ResultsStore, run_id
+
+    store = ResultsStore(_results_dir(args))
+    path = save_result(store, result, ds, run_id(result.model, ds.fingerprint, chash, args.seed), chash)
+    store.consolidate()
+    return path
+
+
+def cmd_train(args) -> int:
     from recsys.data import prepare
     from recsys.train.run import config_hash, train_run
 
@@ -158,12 +167,7 @@ def cmd_train(args) -> int:
     if args.model.lower() == "tta4sr":
         return _train_tta(args, ds, overrides)
     result = train_run(args.model, ds, overrides, seed=args.seed, checkpoint=args.checkpoint)
-    chash = config_hash({"model": result.model, **overrides})
-    rid = run_id(result.model, ds.fingerprint, chash, args.seed)
-    store = ResultsStore(_results_dir(args))
-    record, per_user = record_for(result, ds, rid, chash)
-    path = store.save(record, per_user)
-    store.consolidate()
+    path = _save_run(args, result, ds, config_hash({"model": result.model, **overrides}))
     if result.status != "ok":
         print(f"error: run failed: {result.error}\n  recorded as failed in {path}", file=sys.stderr)
         return 1
@@ -179,8 +183,6 @@ def _train_tta(args, ds, overrides) -> int:
     """``recsys train --model TTA4SR``: augment a trained backbone (trained first if the checkpoint is new)."""
     from pathlib import Path
 
-    from recsys.bench.runner import record_for
-    from recsys.bench.store import ResultsStore, run_id
     from recsys.train.run import config_hash, train_run
     from recsys.train.tta import tta_run
 
@@ -201,21 +203,16 @@ def _train_tta(args, ds, overrides) -> int:
             return 1
     elif overrides:
         print("note: the checkpoint's own configuration is used; --set/--config only apply when training it")
-    saved = json.loads(ckpt.with_suffix(".json").read_text()).get("model", "") if ckpt.with_suffix(".json").is_file() else ""
+    meta = ckpt.with_suffix(".json")
+    saved = json.loads(meta.read_text()).get("model", "") if meta.is_file() else ""
     if args.backbone and saved and saved.lower() != args.backbone.lower():
-        print(f"error: {ckpt.with_suffix('.json')} holds a {saved} model, not --backbone {args.backbone}",
-              file=sys.stderr)
+        print(f"error: {meta} holds a {saved} model, not --backbone {args.backbone}", file=sys.stderr)
         return 2
     tta = {"sigma": args.tta_sigma, "copies": args.tta_copies}
     if args.tta_sigma_grid:
         tta["sigma_grid"] = [float(x) for x in args.tta_sigma_grid.split(",")]
     result = tta_run(ckpt, ds, args.operator, tta, seed=args.seed)
-    chash = config_hash({"model": result.model, **result.config})
-    rid = run_id(result.model, ds.fingerprint, chash, args.seed)
-    store = ResultsStore(_results_dir(args))
-    record, per_user = record_for(result, ds, rid, chash)
-    path = store.save(record, per_user)
-    store.consolidate()
+    path = _save_run(args, result, ds, config_hash({"model": result.model, **result.config}))
     t = result.test["test"].summary
     timing = result.fit["inference"]["test"]
     print(f"{result.model} on {ds.name} (seed {args.seed}): ndcg@10 {t['ndcg@10']:.4f} "

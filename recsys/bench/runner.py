@@ -91,6 +91,15 @@ def record_for(result: RunResult, ds: PreparedDataset, rid: str, chash: str) -> 
     return record, per_user
 
 
+def save_result(store: ResultsStore, result: RunResult, ds: PreparedDataset, rid: str, chash: str,
+                suite: str | None = None) -> Path:
+    """Write a run's record and per-user files to ``store``; returns the record's path."""
+    record, per_user = record_for(result, ds, rid, chash)
+    if suite is not None:
+        record["suite"] = suite
+    return store.save(record, per_user)
+
+
 def checkpoint_path(rid: str) -> Path:
     """Where the runner keeps the weights of a cell that another cell (a TTA4SR entry) builds on."""
     from recsys.paths import cache_dir
@@ -98,7 +107,7 @@ def checkpoint_path(rid: str) -> Path:
     return cache_dir() / "checkpoints" / rid
 
 
-def _tta_keys(entry: str, overrides: dict) -> dict:
+def _tta_keys(overrides: dict) -> dict:
     allowed = {"model", "backbone", "operator"} | {k for k in overrides if k.startswith("tta_")}
     return {k: v for k, v in overrides.items() if k in allowed}
 
@@ -121,7 +130,7 @@ def run_suite(suite: Suite, store: ResultsStore, data_dir: str | None = None, pr
                               key="backbone", hint=f"entries: {', '.join(suite.models)}")
     prepared: dict[str, tuple[PreparedDataset, DatasetTensors]] = {}
 
-    def train_cell(entry, overrides, seed, ds, tensors, rid, save):
+    def train_cell(entry, overrides, seed, ds, tensors, rid, chash, save):
         cfg = {k: v for k, v in overrides.items() if k != "model"}
         if progress is not None:
             cfg.setdefault("progress", progress)
@@ -129,14 +138,12 @@ def run_suite(suite: Suite, store: ResultsStore, data_dir: str | None = None, pr
         result = train_run(overrides.get("model", entry), ds, cfg, seed=seed, tensors=tensors, checkpoint=ckpt)
         result.model = entry
         if save:
-            record, per_user = record_for(result, ds, rid, config_hash({"model": entry, **overrides}))
-            record["suite"] = suite.name
-            store.save(record, per_user)
+            save_result(store, result, ds, rid, chash, suite.name)
         return result
 
     def cell_id(entry, overrides, seed, ds):
         if overrides.get("model") == "TTA4SR":
-            overrides = {**_tta_keys(entry, overrides), "backbone_config": suite_entry(overrides["backbone"])}
+            overrides = {**_tta_keys(overrides), "backbone_config": suite_entry(overrides["backbone"])}
         chash = config_hash({"model": entry, **overrides})
         return run_id(entry, ds.fingerprint, chash, seed), chash
 
@@ -159,19 +166,18 @@ def run_suite(suite: Suite, store: ResultsStore, data_dir: str | None = None, pr
             from recsys.train.tta import tta_run
 
             b_entry = overrides["backbone"]
-            b_rid, _ = cell_id(b_entry, suite_entry(b_entry), seed, ds)
+            b_rid, b_chash = cell_id(b_entry, suite_entry(b_entry), seed, ds)
             ckpt = checkpoint_path(b_rid)
             if not ckpt.with_suffix(".pt").is_file():
                 echo(f"    training backbone {b_entry} (seed {seed}) for its weights first")
-                train_cell(b_entry, suite_entry(b_entry), seed, ds, tensors, b_rid, save=not store.has(b_rid))
+                train_cell(b_entry, suite_entry(b_entry), seed, ds, tensors, b_rid, b_chash,
+                           save=not store.has(b_rid))
             tta = {k[4:]: v for k, v in overrides.items() if k.startswith("tta_")}
             result = tta_run(ckpt, ds, overrides.get("operator", "TMask-R"), tta, seed=seed, tensors=tensors,
                              name=entry)
-            record, per_user = record_for(result, ds, rid, chash)
-            record["suite"] = suite.name
-            store.save(record, per_user)
+            save_result(store, result, ds, rid, chash, suite.name)
         else:
-            result = train_cell(entry, overrides, seed, ds, tensors, rid, save=True)
+            result = train_cell(entry, overrides, seed, ds, tensors, rid, chash, save=True)
         if result.status != "ok":
             echo(f"    FAILED: {result.error} (recorded in {store.path(rid)})")
         else:

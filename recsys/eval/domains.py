@@ -65,10 +65,11 @@ def sampled_negatives(tensors: DatasetTensors, phase: str = "test", n: int = 100
     rng = np.random.default_rng(seed)
     out = np.zeros((len(users), n), dtype=np.int64)
     pools = {d: np.flatnonzero(codes == d) for d in range(len(names))}
+    pool_sets = {d: set(pool.tolist()) for d, pool in pools.items()}
     for row, (u, d) in enumerate(zip(users, domain)):
         banned = set(history[u].tolist()) | {int(targets[row, 0])}
         pool = pools[int(d)]
-        if len(pool) - len(banned & set(pool.tolist())) < n:
+        if len(pool) - len(banned & pool_sets[int(d)]) < n:
             raise ValueError(f"domain {names[d]} has fewer than {n} items user {u} never had; lower n")
         picked: list[int] = []
         while len(picked) < n:
@@ -100,22 +101,27 @@ def evaluate_by_domain(score_fn: ScoreFn, tensors: DatasetTensors, phase: str = 
         rows = negatives[torch.from_numpy(members)] if negatives is not None else None
         res = evaluate(score_fn, tensors, phase, ks, tie_policy, batch_size, candidates=candidates, seed=seed,
                        groups=groups, only_users=members, row_candidates=rows)
-        parts.append((name, res))
-    users = np.concatenate([r.users for _, r in parts])
-    per_user = {k: np.concatenate([r.per_user[k] for _, r in parts]) for k in parts[0][1].per_user}
-    labels = {"group_domain": np.concatenate([np.full(len(r.users), f"domain:{n}", dtype=object) for n, r in parts])}
-    for key in parts[0][1].groups:
-        if all(key in r.groups for _, r in parts):
-            labels[key] = np.concatenate([r.groups[key] for _, r in parts])
+        res.groups["group_domain"] = np.full(len(res.users), f"domain:{name}", dtype=object)
+        parts.append(res)
+    return merge_by_user(parts, extra={"protocol": "sampled" if negatives is not None else "full",
+                                       "domains": {n: int((domain == d).sum()) for d, n in enumerate(names)}})
+
+
+def merge_by_user(parts: list[EvalResult], extra: dict | None = None) -> EvalResult:
+    """One result from per-domain results over disjoint users (each labelled ``group_domain``).
+
+    Users are sorted; summaries are recomputed: overall means, per-domain means of every rank
+    metric, and the other groups' means for ``GROUP_METRICS``.
+    """
+    users = np.concatenate([p.users for p in parts])
     order = np.argsort(users, kind="stable")
-    users = users[order]
-    per_user = {k: v[order] for k, v in per_user.items()}
-    labels = {k: v[order] for k, v in labels.items()}
+    per_user = {k: np.concatenate([p.per_user[k] for p in parts])[order] for k in parts[0].per_user}
+    labels = {k: np.concatenate([p.groups[k] for p in parts])[order] for k in parts[0].groups
+              if all(k in p.groups for p in parts)}
     summary = {k: float(v.mean()) for k, v in per_user.items()}
     per_domain = tuple(k for k in per_user if k.split("@")[0] in ("hit", "ndcg", "recall", "mrr"))
     summary.update(group_summary(per_user, {"group_domain": labels["group_domain"]}, per_domain))
     summary.update(group_summary(per_user, {k: v for k, v in labels.items() if k != "group_domain"}, GROUP_METRICS))
-    return EvalResult(phase=phase, users=users, per_user=per_user, summary=summary, tie_policy=tie_policy,
-                      repeated_targets=sum(r.repeated_targets for _, r in parts), groups=labels,
-                      extra={"protocol": "sampled" if negatives is not None else "full",
-                             "domains": {n: int((domain == d).sum()) for d, n in enumerate(names)}})
+    return EvalResult(phase=parts[0].phase, users=users[order], per_user=per_user, summary=summary,
+                      tie_policy=parts[0].tie_policy, repeated_targets=sum(p.repeated_targets for p in parts),
+                      groups=labels, extra=dict(extra or {}))

@@ -168,7 +168,7 @@ def train_run(model_name: str, ds: PreparedDataset, overrides: dict | None = Non
         t_test = time.perf_counter()
         for phase in [s for s in tensors.split_names() if s.startswith("test")]:
             result.test[phase] = evaluate_task(score_fn, tensors, phase, settings.topk, settings.tie_policy,
-                                          settings.eval_batch_size, seed=seed)
+                                               settings.eval_batch_size, seed=seed)
         t_test = time.perf_counter() - t_test
         result.valid = log.best_valid
         result.fit = {"epochs_run": log.epochs_run, "best_epoch": log.best_epoch, "losses": log.losses,

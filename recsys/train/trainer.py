@@ -105,7 +105,7 @@ class Trainer:
         self.model.eval()
         t0 = time.perf_counter()
         result = evaluate_task(self.score_fn, self.tensors, "valid", self.s.topk, self.s.tie_policy,
-                          self.s.eval_batch_size, seed=self.seed)
+                               self.s.eval_batch_size, seed=self.seed)
         self.log.eval_seconds += time.perf_counter() - t0
         return result
 

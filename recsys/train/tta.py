@@ -78,7 +78,7 @@ def tta_run(checkpoint: str | Path, ds: PreparedDataset, operator: str = "TMask-
         for sigma in grid:
             cfg = tta_defaults(ds.name, spec.name, operator, seed=seed, **{**overrides, "sigma": float(sigma)})
             res = evaluate_task(Augmenter(model, cfg, max_len).score_function(), tensors, "valid", ks, ties, bs,
-                           seed=seed, groups=None)
+                                seed=seed, groups=None)
             selection[str(sigma)] = res.summary[metric]
         overrides["sigma"] = float(max(grid, key=lambda g: selection[str(g)]))
     tta = tta_defaults(ds.name, spec.name, operator, seed=seed, **overrides)
@@ -95,7 +95,8 @@ def tta_run(checkpoint: str | Path, ds: PreparedDataset, operator: str = "TMask-
             t0 = time.perf_counter()
             plain = evaluate_task(score_function(model, max_len), tensors, phase, ks, ties, bs, seed=seed)
             t1 = time.perf_counter()
-            result.test[phase] = evaluate_task(augmenter.score_function(), tensors, phase, ks, ties, bs, seed=seed)
+            result.test[phase] = evaluate_task(augmenter.score_function(), tensors, phase, ks, ties, bs,
+                                               seed=seed)
             t2 = time.perf_counter()
             users = len(plain.users)
             timings[phase] = {"backbone_seconds": t1 - t0, "tta_seconds": t2 - t1, "users": users,

@@ -46,9 +46,8 @@ def test_zero_perturbation_reproduces_the_backbone_exactly(trained, ml100k, back
     assert not torch.equal(noisy, plain)
 
 
-def test_tmask_r_deletes_floor_sigma_n_items_of_the_untruncated_history_in_order(trained, ml100k):
-    tensors, runs = trained
-    model, _, _ = load_trained(runs["SASRec"][0], ml100k, tensors)
+def _spy(model, cfg, max_len):
+    """An Augmenter that records every (sequence, length) copy it hands to the backbone."""
     seen = []
 
     class Spy(Augmenter):
@@ -56,7 +55,13 @@ def test_tmask_r_deletes_floor_sigma_n_items_of_the_untruncated_history_in_order
             seen.append((seq.clone(), lengths.clone()))
             return super()._predict(seq, lengths, users)
 
-    aug = Spy(model, TTAConfig("TMask-R", sigma=0.5, copies=3), max_len=20)
+    return Spy(model, cfg, max_len), seen
+
+
+def test_tmask_r_deletes_floor_sigma_n_items_of_the_untruncated_history_in_order(trained, ml100k):
+    tensors, runs = trained
+    model, _, _ = load_trained(runs["SASRec"][0], ml100k, tensors)
+    aug, seen = _spy(model, TTAConfig("TMask-R", sigma=0.5, copies=3), 20)
     full = torch.tensor([[5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27,
                           28, 29, 30, 31, 32, 33, 34]])
     aug.scores(full, torch.tensor([30]), torch.tensor([1]), seed=3)
@@ -71,15 +76,8 @@ def test_tmask_r_deletes_floor_sigma_n_items_of_the_untruncated_history_in_order
 def test_tmask_b_pads_in_place_and_keeps_length(trained, ml100k):
     tensors, runs = trained
     model, _, _ = load_trained(runs["SASRec"][0], ml100k, tensors)
-    seen = []
-
-    class Spy(Augmenter):
-        def _predict(self, seq, lengths, users):
-            seen.append((seq.clone(), lengths.clone()))
-            return super()._predict(seq, lengths, users)
-
-    Spy(model, TTAConfig("TMask-B", sigma=0.4, copies=2), 20).scores(
-        torch.arange(1, 11)[None], torch.tensor([10]), torch.tensor([1]), seed=0)
+    aug, seen = _spy(model, TTAConfig("TMask-B", sigma=0.4, copies=2), 20)
+    aug.scores(torch.arange(1, 11)[None], torch.tensor([10]), torch.tensor([1]), seed=0)
     for seq, length in seen:
         assert int(length) == 10 and int((seq[0, :10] == 0).sum()) == 4
         assert [x for x in seq[0, :10].tolist() if x] == sorted(x for x in seq[0, :10].tolist() if x)

@@ -235,34 +235,30 @@ class H2Rec(SequentialRecommender):
         labels = torch.arange(len(full), device=full.device)
         return (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
 
-    def full_sequence_loss(self, inputs: torch.Tensor, targets: torch.Tensor, gen=None) -> torch.Tensor:
-        """Loss at every position of windows (recsys's full-sequence objective)."""
-        lengths = (inputs > 0).sum(1)
-        h_hash, h_sid, alpha = self.encode(inputs)
-        mask = targets > 0
-        h = torch.cat([h_hash, h_sid], -1)[mask]
-        y = targets[mask]
-        neg = torch.randint(1, self.n_items, y.shape, generator=gen) if self.loss_type != "CE" else None
-        loss = self._main_loss(h, y, neg)
-        if self.item_align_weight:
-            loss = loss + self.item_align_weight * self.item_alignment_loss(y)
-        if self.seq_align_weight:
-            loss = loss + self.seq_align_weight * self.sequence_alignment_loss(inputs, lengths, alpha, h_sid)
-        return loss
-
-    def calculate_loss(self, interaction):
-        """RecBole's interface: one target per sample (the position after the sequence)."""
-        item_seq, item_seq_len = interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN]
-        h_hash, h_sid, alpha = self.encode(item_seq)
-        h = self.gather_indexes(torch.cat([h_hash, h_sid], -1), item_seq_len - 1)
-        y = interaction[self.POS_ITEM_ID]
-        neg = interaction[self.NEG_ITEM_ID] if self.loss_type != "CE" and self.NEG_ITEM_ID in interaction else None
+    def _loss(self, h, y, neg, item_seq, item_seq_len, alpha, h_sid) -> torch.Tensor:
+        """Main loss plus the weighted item- and sequence-level alignment terms."""
         loss = self._main_loss(h, y, neg)
         if self.item_align_weight:
             loss = loss + self.item_align_weight * self.item_alignment_loss(y)
         if self.seq_align_weight:
             loss = loss + self.seq_align_weight * self.sequence_alignment_loss(item_seq, item_seq_len, alpha, h_sid)
         return loss
+
+    def full_sequence_loss(self, inputs: torch.Tensor, targets: torch.Tensor, gen=None) -> torch.Tensor:
+        """Loss at every position of windows (recsys's full-sequence objective)."""
+        h_hash, h_sid, alpha = self.encode(inputs)
+        mask = targets > 0
+        y = targets[mask]
+        neg = torch.randint(1, self.n_items, y.shape, generator=gen) if self.loss_type != "CE" else None
+        return self._loss(torch.cat([h_hash, h_sid], -1)[mask], y, neg, inputs, (inputs > 0).sum(1), alpha, h_sid)
+
+    def calculate_loss(self, interaction):
+        """RecBole's interface: one target per sample (the position after the sequence)."""
+        item_seq, item_seq_len = interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN]
+        h_hash, h_sid, alpha = self.encode(item_seq)
+        h = self.gather_indexes(torch.cat([h_hash, h_sid], -1), item_seq_len - 1)
+        neg = interaction[self.NEG_ITEM_ID] if self.loss_type != "CE" and self.NEG_ITEM_ID in interaction else None
+        return self._loss(h, interaction[self.POS_ITEM_ID], neg, item_seq, item_seq_len, alpha, h_sid)
 
     def predict(self, interaction):
         h = self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
