@@ -169,3 +169,39 @@ def gather_windows(items: np.ndarray, start: np.ndarray, length: np.ndarray, max
         return torch.zeros((len(start), max_len), dtype=torch.int64)
     idx = np.minimum(start[:, None] + col[None, :], len(items) - 1)
     return torch.from_numpy(np.where(valid, items[idx], 0).astype(np.int64))
+
+
+class AugmentedTensors(DatasetTensors):
+    """A dataset's tensors whose *training* sequences hold extra items (an augmenter's), while every
+    evaluation input stays real: validation/test targets and histories come from the dataset alone."""
+
+    def __init__(self, base: DatasetTensors, train: Ragged, added: int):
+        self.__dict__.update(base.__dict__)
+        self._cache = dict(base._cache)
+        self.real_train, self.train, self.added = base.train, train, added
+
+    def history(self, phase: str) -> Ragged:
+        return self.real_train if phase == S.VALID else super().history(phase)
+
+
+def with_training_items(tensors: DatasetTensors, rows: pl.DataFrame) -> AugmentedTensors:
+    """Insert ``rows`` (``user_idx, item_idx, after``: after that 0-based position of the user's training
+    sequence) into the training sequences only."""
+    r = tensors.train
+    if rows.is_empty():
+        return AugmentedTensors(tensors, r, 0)
+    rows = rows.sort([S.USER_IDX, "after"], maintain_order=True)
+    lengths = r.lengths.copy()
+    users, items, after = (rows[c].to_numpy().astype(np.int64) for c in (S.USER_IDX, S.ITEM_IDX, "after"))
+    if (after >= lengths[users]).any() or (after < 0).any():
+        raise ValueError("augmented rows point past a user's training sequence ('after' out of range)")
+    # old items keep their order; an inserted row sorts right after its anchor: key = 2 * position + 1
+    old_users = np.repeat(np.arange(len(lengths)), lengths)
+    old_pos = np.arange(len(r.items)) - np.repeat(r.indptr[:-1], lengths)
+    keys_user = np.concatenate([old_users, users])
+    keys_pos = np.concatenate([2 * old_pos, 2 * after + 1])
+    all_items = np.concatenate([r.items, items])
+    order = np.lexsort((np.arange(len(all_items)), keys_pos, keys_user))
+    counts = np.bincount(keys_user, minlength=len(lengths))
+    indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    return AugmentedTensors(tensors, Ragged(indptr=indptr, items=all_items[order]), len(items))

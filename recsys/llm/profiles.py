@@ -71,10 +71,10 @@ class CachedGeneration:
     """Runs prompts through a generator, concurrently, through the text cache; keeps work on failure."""
 
     def __init__(self, ds, generator: TextGenerator, max_tokens: int, seed: int, flush_every: int,
-                 progress: bool, system: str = SYSTEM):
+                 progress: bool, system: str = SYSTEM, namespace: str = "profiles"):
         self.ds, self.g = ds, generator
         self.params = {"temperature": 0.0, "max_tokens": max_tokens, "seed": seed, "system": system}
-        self.cache = TextCache(f"profiles-{generator.name}")
+        self.cache = TextCache(f"{namespace}-{generator.name}")
         self.flush_every, self.progress = flush_every, progress
         self.generated = 0
 

@@ -7,7 +7,14 @@ needs into arrays aligned with the model's item ids and passes them as config ke
   with the run's ``text_encoder`` (default ``minilm``) when the cache does not have it yet;
 - ``item_sids``: semantic IDs from those embeddings (``recsys llm sids``), ``sid_levels`` x
   ``sid_codes`` (default 4 x 128), collisions kept (the disambiguation column is dropped);
-- ``item_cooccurrence``: PPMI co-occurrence neighbours from the **training** split only.
+- ``item_cooccurrence``: PPMI co-occurrence neighbours from the **training** split only;
+- ``item_domains`` / ``item_has_text``: each item's domain code (0/1, padding -1) and whether it
+  has real text (cross-domain models embed a text-less item by its domain's name, and give it
+  a trainable ID residual);
+- ``user_profile_embeddings``: LLM user profiles (``profile_kind``: hierarchical or domain,
+  from the ``profile_generator``; training interactions only), embedded with the text encoder;
+- ``training_augmentation``: not an array: the run's training sequences get the augmenter's
+  items (``recsys.llm.augment``), see ``training_tensors``.
 
 The metas of the LLM-side artefacts used are returned, so every result records its backends.
 """
@@ -24,7 +31,10 @@ from recsys.data.tensors import DatasetTensors
 from recsys.errors import RecsysError
 
 #: Config keys that choose how needs are built (accepted for any model that has needs).
-INPUT_KEYS = {"text_encoder": "minilm", "sid_levels": 4, "sid_codes": 128}
+INPUT_KEYS = {"text_encoder": "minilm", "sid_levels": 4, "sid_codes": 128,
+              "profile_generator": "keywords", "profile_kind": "hierarchical", "profile_clusters": 10,
+              "profile_items": 50, "augment": True, "augment_generator": "none", "augment_per_user": 3,
+              "augment_min_share": 0.8, "augment_pool": 20, "augment_min_similarity": 0.3}
 
 
 class MissingModelInput(RecsysError):
@@ -74,7 +84,18 @@ def model_inputs(needs: tuple[str, ...], ds: PreparedDataset, tensors: DatasetTe
     cfg = {k: settings.get(k, v) for k, v in INPUT_KEYS.items()}
     out, metas = {}, []
     embeddings = embed_meta = None
-    if {"item_text_embeddings", "item_sids"} & set(needs):
+    cross_domain = "item_domains" in needs
+    if cross_domain:
+        from recsys.eval.domains import item_domains
+
+        _, out["item_domains"] = item_domains(tensors)
+    if cross_domain and {"item_text_embeddings", "item_has_text", "user_profile_embeddings"} & set(needs):
+        embeddings, embed_meta, has_text = cross_domain_embeddings(ds, cfg["text_encoder"], out["item_domains"])
+        metas.append(embed_meta)
+        out["item_text_embeddings"] = embeddings
+        if "item_has_text" in needs:
+            out["item_has_text"] = has_text
+    elif {"item_text_embeddings", "item_sids"} & set(needs):
         embeddings, embed_meta = text_embeddings(ds, cfg["text_encoder"])
         metas.append(embed_meta)
         if "item_text_embeddings" in needs:
@@ -85,7 +106,10 @@ def model_inputs(needs: tuple[str, ...], ds: PreparedDataset, tensors: DatasetTe
         metas.append(sid_meta)
     if "item_cooccurrence" in needs:
         out["item_cooccurrence"] = ppmi_neighbours(tensors.train, tensors.n_items)
-    unknown = set(needs) - set(out)
+    if "user_profile_embeddings" in needs:
+        out["user_profile_embeddings"], profile_meta = profile_embeddings(ds, cfg, embeddings)
+        metas.append(profile_meta)
+    unknown = set(needs) - set(out) - {"training_augmentation"}
     if unknown:
         raise MissingModelInput(f"no builder for model input(s) {sorted(unknown)}")
     return out, metas
@@ -105,3 +129,88 @@ def align_to_recbole(recbole_dataset, ds: PreparedDataset, arrays: dict) -> dict
         else:
             out[key] = np.asarray(value)[ours]
     return out
+
+
+def cross_domain_embeddings(ds: PreparedDataset, encoder: str, domains: np.ndarray) -> tuple[np.ndarray, dict, np.ndarray]:
+    """(embeddings, meta, has_text): items without text are embedded by their domain's name (the
+    spec's last resort), so a model can still tell the domains apart; ``has_text`` marks real text."""
+    from recsys.llm.encoders import make_encoder
+
+    try:
+        vectors, meta = text_embeddings(ds, encoder)
+    except MissingModelInput:
+        vectors, meta = None, {"artefact": f"embeddings-{encoder}", "backend": encoder, "coverage": 0.0}
+    names = sorted(ds.items["domain"].drop_nulls().unique().to_list())
+    enc = make_encoder(encoder)
+    name_vectors = np.asarray(enc.encode(names), dtype=np.float32)
+    if vectors is None:
+        vectors = np.zeros((len(domains), name_vectors.shape[1]), dtype=np.float32)
+    has_text = np.abs(vectors).sum(1) > 0
+    has_text[0] = False
+    vectors = vectors.copy()
+    fill = (~has_text) & (domains >= 0)
+    vectors[fill] = name_vectors[domains[fill]]
+    meta = {**meta, "text_coverage": float(has_text[1:].mean()), "domain_name_fallback": int(fill.sum())}
+    return vectors, meta, has_text
+
+
+def profile_embeddings(ds: PreparedDataset, cfg: dict, item_embeddings: np.ndarray | None) -> tuple[np.ndarray, dict]:
+    """[n_users + 1, D] embeddings of the users' profiles (0 for users without one), and the profiles' meta."""
+    import polars as pl
+
+    from recsys.data import schema as S
+    from recsys.llm.cache import VectorCache, cache_key
+    from recsys.llm.encoders import make_encoder
+    from recsys.llm.generators import make_generator
+    from recsys.llm.profiles import build_profiles
+    from recsys.llm.templates import ItemTemplate
+
+    kind = str(cfg["profile_kind"])
+    catalogue = [t or "" for t in ItemTemplate.for_dataset(ds).render(ds.items.sort(S.ITEM_IDX))]
+    generator = make_generator(str(cfg["profile_generator"]), catalogue=catalogue)
+    name = f"profiles-{kind}-{generator.name}"
+    path = None
+    from recsys.llm.artefacts import artefact_dir
+
+    path = artefact_dir(ds) / f"{name}.parquet"
+    meta_path = path.with_suffix(".json")
+    if path.is_file() and meta_path.is_file():
+        frame, meta = pl.read_parquet(path), json.loads(meta_path.read_text())
+    else:
+        frame, meta = build_profiles(ds, generator, kind=kind, embeddings=item_embeddings,
+                                     n_clusters=int(cfg["profile_clusters"]), max_items=int(cfg["profile_items"]),
+                                     progress=False)
+        meta = {"artefact": name, **meta}
+    enc = make_encoder(str(cfg["text_encoder"]))
+    cache = VectorCache(f"{enc.name}-{enc.weights[:16]}")
+    texts = frame["profile"].to_list()
+    keys = [cache_key(backend=enc.name, model=enc.model, weights=enc.weights, text=t) for t in texts]
+    todo = sorted({k: i for i, k in enumerate(keys) if k not in cache}.values())
+    for start in range(0, len(todo), 256):
+        chunk = todo[start: start + 256]
+        cache.put([keys[i] for i in chunk], np.asarray(enc.encode([texts[i] for i in chunk]), dtype=np.float32))
+    vectors = cache.get_many(keys)
+    n_users = int(ds.users[S.USER_IDX].max())
+    out = np.zeros((n_users + 1, vectors.shape[1]), dtype=np.float32)
+    out[frame[S.USER_IDX].to_numpy()] = vectors
+    return out, {**meta, "embedded_with": enc.name}
+
+
+def training_tensors(needs: tuple[str, ...], ds: PreparedDataset, tensors: DatasetTensors, settings: dict,
+                     embeddings: np.ndarray | None) -> tuple[DatasetTensors, list[dict]]:
+    """The run's tensors with the augmenter's items in the training sequences (``training_augmentation``)."""
+    cfg = {k: settings.get(k, v) for k, v in INPUT_KEYS.items()}
+    if "training_augmentation" not in needs or not cfg["augment"]:
+        return tensors, []
+    from recsys.data.tensors import with_training_items
+    from recsys.llm.augment import augment_training
+
+    generator = None
+    if str(cfg["augment_generator"]) not in ("none", "nearest-text"):
+        from recsys.llm.generators import make_generator
+
+        generator = make_generator(str(cfg["augment_generator"]))
+    rows, meta = augment_training(ds, embeddings, generator, per_user=int(cfg["augment_per_user"]),
+                                  min_share=float(cfg["augment_min_share"]), pool=int(cfg["augment_pool"]),
+                                  min_similarity=float(cfg["augment_min_similarity"]), progress=False)
+    return with_training_items(tensors, rows), [{"artefact": f"augment-{meta['backend']}", **meta}]

@@ -13,6 +13,7 @@ Each ``epoch()`` yields ``(loss, n_targets)``; batches are built by indexing ten
 
 from __future__ import annotations
 
+import inspect
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -91,7 +92,9 @@ class FullSequence(Objective):
         if sequence_loss not in SEQUENCE_LOSSES:
             raise ValueError(f"sequence_loss must be one of {SEQUENCE_LOSSES}, got {sequence_loss!r}")
         self.sequence_loss = sequence_loss
-        self.inputs, self.targets, _ = chunked_sequences(tensors.train, max_len)
+        self.inputs, self.targets, self.users = chunked_sequences(tensors.train, max_len)
+        own = getattr(model, "full_sequence_loss", None)
+        self.pass_users = own is not None and "users" in inspect.signature(own).parameters
         self.window_targets = (self.targets > 0).sum(1)
         self.loss_type = getattr(model, "loss_type", "CE")
         self.length_buckets = length_buckets
@@ -125,7 +128,8 @@ class FullSequence(Objective):
                 width = max(int((x > 0).sum(1).max()), 1)
                 x, y = x[:, :width], y[:, :width]
             if hasattr(self.model, "full_sequence_loss"):  # a model with its own per-position loss (H2Rec)
-                yield self.model.full_sequence_loss(x, y, gen), int((y > 0).sum())
+                extra = {"users": self.users[idx]} if self.pass_users else {}  # per-user terms (profiles)
+                yield self.model.full_sequence_loss(x, y, gen, **extra), int((y > 0).sum())
                 continue
             lengths = (x > 0).sum(1)
             with all_positions(self.model):

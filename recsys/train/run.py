@@ -29,7 +29,7 @@ from recsys.eval.protocol import evaluate_task
 from recsys.models.recbole_view import TrainDatasetView
 from recsys.models.registry import ModelSpec, get_model_spec
 from recsys.paths import cache_dir
-from recsys.train.inputs import INPUT_KEYS, model_inputs
+from recsys.train.inputs import INPUT_KEYS, model_inputs, training_tensors
 from recsys.train.objectives import OBJECTIVES, build_objective, choose_objective, score_function
 from recsys.train.trainer import Phase, Trainer, TrainerSettings
 
@@ -124,10 +124,14 @@ def train_run(model_name: str, ds: PreparedDataset, overrides: dict | None = Non
     cls, config = recbole_model_config(spec, ds, overrides, seed)
     tensors = tensors or DatasetTensors(ds)
     if spec.needs:  # LLM-side artefacts and other inputs, handed to the model as arrays
-        inputs, metas = model_inputs(spec.needs, ds, tensors, settings_dict)
+        inputs, metas = model_inputs(spec.needs, ds, tensors, {**getattr(cls, "INPUT_DEFAULTS", {}), **settings_dict})
         for key, value in inputs.items():
             config[key] = value
         llm_artefacts = [*(llm_artefacts or []), *metas]
+        if "training_augmentation" in spec.needs:  # the augmenter's items join the training sequences only
+            real_text = inputs["item_text_embeddings"] * inputs["item_has_text"][:, None]
+            tensors, aug_metas = training_tensors(spec.needs, ds, tensors, settings_dict, real_text)
+            llm_artefacts = [*llm_artefacts, *aug_metas]
     _seed_everything(seed)
     model = cls(config, TrainDatasetView(tensors, spec.name))
     max_len = int(config["MAX_ITEM_LIST_LENGTH"] or 50)
@@ -135,7 +139,12 @@ def train_run(model_name: str, ds: PreparedDataset, overrides: dict | None = Non
     objective = build_objective(objective_name, model, tensors, int(settings_dict["train_batch_size"]), max_len,
                                 bool(settings_dict.get("length_buckets", False)),
                                 str(settings_dict.get("sequence_loss", "model")))
-    phases = [Phase(**p) for p in settings_dict.get("phases", [])]
+    schedule = settings_dict.get("phases") or (cls.default_phases(settings_dict) if hasattr(cls, "default_phases") else [])
+    try:
+        phases = [Phase(**p) for p in schedule]
+    except TypeError as exc:
+        raise ConfigError(f"phases: {exc} (keys: epochs, learning_rate, trainable, name, optimizer, weight_decay, "
+                          "clip_grad_norm, scheduler)") from exc
     names = [n for n, _ in model.named_parameters()]
     for ph in phases:
         if ph.trainable is not None and not any(re.search(ph.trainable, n) for n in names):

@@ -36,6 +36,10 @@ class Phase:
     learning_rate: float
     trainable: str | None = None  # regex over parameter names; None = all
     name: str = "main"
+    optimizer: str = "adam"  # adam | adamw
+    weight_decay: float | None = None  # None: the run's weight_decay
+    clip_grad_norm: float | None = None  # None: the run's clip_grad_norm
+    scheduler: str | None = None  # None: the run's scheduler
 
 
 @dataclass
@@ -84,8 +88,11 @@ def _scheduler(opt, name: str, epochs: int):
         return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(epochs, 1))
     if name == "step":
         return torch.optim.lr_scheduler.StepLR(opt, step_size=max(epochs // 3, 1), gamma=0.1)
-    if name == "plateau":
-        return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", patience=2)
+    if name == "plateau" or name.startswith("plateau:"):  # plateau[:factor[:patience]] (in evaluations)
+        parts = name.split(":")[1:]
+        factor = float(parts[0]) if parts else 0.1
+        patience = int(parts[1]) if len(parts) > 1 else 2
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=factor, patience=patience)
     raise ValueError(f"scheduler must be one of {SCHEDULERS}, got {name!r}")
 
 
@@ -113,7 +120,9 @@ class Trainer:
         phases = self.s.phases or [Phase(self.s.epochs, self.s.learning_rate)]
         best_state = None
         show = _progress_enabled(self.s.progress)
-        for phase in phases:
+        for i, phase in enumerate(phases):
+            if i and best_state is not None:  # a later phase starts from the best weights so far
+                self.model.load_state_dict(best_state)
             best_state = self._fit_phase(phase, show, best_state)
         if best_state is not None:
             self.model.load_state_dict(best_state)
@@ -124,12 +133,18 @@ class Trainer:
         for name, p in self.model.named_parameters():
             train = phase.trainable is None or re.search(phase.trainable, name) is not None
             p.requires_grad_(train)
-            if train:
-                params.append(p)
+        if hasattr(self.model, "set_training_phase"):  # a model with its own phases (LLM-EDT) may freeze more
+            self.model.set_training_phase(phase.name)
+        params = [p for p in self.model.parameters() if p.requires_grad]
         if not params:
             raise ValueError(f"phase {phase.name!r}: no parameter matches trainable={phase.trainable!r}")
-        opt = torch.optim.Adam(params, lr=phase.learning_rate, weight_decay=self.s.weight_decay)
-        sched = _scheduler(opt, self.s.scheduler, phase.epochs)
+        if phase.optimizer not in ("adam", "adamw"):
+            raise ValueError(f"phase {phase.name!r}: optimizer must be adam or adamw, got {phase.optimizer!r}")
+        decay = self.s.weight_decay if phase.weight_decay is None else phase.weight_decay
+        opt = (torch.optim.AdamW if phase.optimizer == "adamw" else torch.optim.Adam)(
+            params, lr=phase.learning_rate, weight_decay=decay)
+        sched = _scheduler(opt, phase.scheduler or self.s.scheduler, phase.epochs)
+        clip = self.s.clip_grad_norm if phase.clip_grad_norm is None else phase.clip_grad_norm
         patience = 0
         metric = self.s.valid_metric.lower()
         bar = None
@@ -150,8 +165,8 @@ class Trainer:
                             f"({type(self.model).__name__}); lower the learning rate or enable clip_grad_norm")
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
-                    if self.s.clip_grad_norm:
-                        torch.nn.utils.clip_grad_norm_(params, self.s.clip_grad_norm)
+                    if clip:
+                        torch.nn.utils.clip_grad_norm_(params, clip)
                     opt.step()
                     total += float(loss.detach())
                     n_batches += 1

@@ -1,0 +1,141 @@
+"""Transferable item augmentation for cross-domain data (LLM-EDT's augmenter).
+
+Users whose *training* history is dominated by one domain (``min_share`` of it or more) get a
+few plausible items of the other domain inserted into their training sequences, so that the
+cross-domain models see transitions between domains for them too. For each such user:
+
+1. **candidates**: the other domain's ``pool`` items (with text, never in the user's training
+   history) nearest to the mean text embedding of the user's training items;
+2. **choice**: an LLM picks up to ``per_user`` of them from the user's recent item titles
+   (a real generator backend, cached like every LLM output), or, with no generator, the
+   named non-LLM fallback ``nearest-text`` takes the ``per_user`` nearest;
+3. **filter**: picks whose cosine similarity to the user's profile vector is below
+   ``min_similarity`` are dropped as irrelevant;
+4. **position**: each kept item goes right after the user's training item most similar to it.
+
+Only the training split is read. The rows are training inputs and targets only: they never
+become validation or test targets, and evaluation reads the real histories
+(``recsys.data.tensors.with_training_items``). The official LLM-EDT repository ships no
+augmenter; this follows the paper's description (docs/models/llm-edt.md).
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import polars as pl
+
+from recsys.data import schema as S
+from recsys.data.prepare import PreparedDataset
+from recsys.data.tensors import ordered
+from recsys.llm.artefacts import artefact_dir, write_meta
+
+FALLBACK = "nearest-text"
+SYSTEM = "You help a recommender system transfer a user's interests between product domains. Answer with numbers only."
+PROMPT = ("A user interacted with these {src} items, oldest first:\n{history}\n\n"
+          "Candidate {dst} items:\n{candidates}\n\n"
+          "Which of the candidates would this user most plausibly interact with? Reply with up to {k} "
+          "candidate numbers, most plausible first, separated by commas. Reply 'none' if none fits.")
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    norm = np.linalg.norm(x, axis=-1, keepdims=True)
+    return x / np.where(norm > 0, norm, 1.0)
+
+
+def parse_choice(text: str, n_candidates: int, k: int) -> list[int]:
+    """Candidate numbers (1-based in the prompt) -> 0-based indices; unknown numbers ignored, order kept."""
+    out: list[int] = []
+    for token in re.findall(r"\d+", text or ""):
+        i = int(token) - 1
+        if 0 <= i < n_candidates and i not in out:
+            out.append(i)
+        if len(out) == k:
+            break
+    return out
+
+
+def augment_training(ds: PreparedDataset, embeddings: np.ndarray, generator=None, per_user: int = 3,
+                     min_share: float = 0.8, pool: int = 20, min_similarity: float = 0.3, history_items: int = 15,
+                     save: bool = True, progress: bool = True) -> tuple[pl.DataFrame, dict]:
+    """(rows ``user_idx, item_idx, after, similarity``, meta) of augmented training interactions.
+
+    ``after`` is the 0-based position, in the user's time-ordered training sequence, of the item
+    the new one follows. ``embeddings``: [n_items + 1, D] item text embeddings (rows of text-less
+    items are 0; such items are neither candidates nor evidence).
+    """
+    if S.DOMAIN not in ds.items.columns:
+        raise ValueError(f"{ds.name} has no item domains; the augmenter needs a cross-domain dataset")
+    items = ds.items.sort(S.ITEM_IDX)
+    domains = sorted(items[S.DOMAIN].drop_nulls().unique().to_list())
+    if len(domains) != 2:
+        raise ValueError(f"{ds.name}: the augmenter needs two domains, found {domains}")
+    code = np.full(len(embeddings), -1, dtype=np.int64)
+    code[items[S.ITEM_IDX].to_numpy()] = [domains.index(d) if d in domains else -1 for d in items[S.DOMAIN].to_list()]
+    unit = _unit(np.asarray(embeddings, dtype=np.float32))
+    has_text = np.abs(embeddings).sum(1) > 0
+    has_text[0] = False
+    pools = [np.flatnonzero((code == d) & has_text) for d in (0, 1)]
+    titles = dict(zip(items[S.ITEM_IDX].to_list(), (items["text"].to_list() if "text" in items.columns
+                                                     else [None] * len(items))))
+    train = ordered(ds.split(S.TRAIN)).group_by(S.USER_IDX, maintain_order=True).agg(pl.col(S.ITEM_IDX))
+    label = generator.name if generator is not None else FALLBACK
+    gen = None
+    if generator is not None:
+        from recsys.llm.profiles import CachedGeneration
+
+        gen = CachedGeneration(ds, generator, max_tokens=32, seed=0, flush_every=50, progress=progress,
+                               system=SYSTEM, namespace="augment")
+    plans, prompts = [], []
+    for user, seq in zip(train[S.USER_IDX].to_list(), train[S.ITEM_IDX].to_list()):
+        seq = np.asarray(seq, dtype=np.int64)
+        counts = np.bincount(code[seq][code[seq] >= 0], minlength=2)
+        if counts.sum() == 0:
+            continue
+        major = int(counts.argmax())
+        if counts[major] / counts.sum() < min_share or not len(pools[1 - major]):
+            continue
+        evidence = seq[has_text[seq]]
+        if not len(evidence):
+            continue
+        profile = _unit(unit[evidence].mean(0))
+        cand = pools[1 - major]
+        cand = cand[~np.isin(cand, seq)]
+        sims = unit[cand] @ profile
+        top = np.argsort(-sims, kind="stable")[:pool]
+        plans.append((user, seq, major, cand[top], sims[top], profile))
+        if gen is not None:
+            recent = [titles.get(int(i)) or "(item without text)" for i in seq[-history_items:]]
+            prompts.append(PROMPT.format(src=domains[major], dst=domains[1 - major], k=per_user,
+                                         history="\n".join(f"- {t}" for t in recent),
+                                         candidates="\n".join(f"{n}. {titles.get(int(i)) or ''}"
+                                                              for n, i in enumerate(cand[top], 1))))
+    answers = gen.run(prompts, [p[0] for p in plans], "augment") if gen is not None else None
+    rows: dict[str, list] = {S.USER_IDX: [], S.ITEM_IDX: [], "after": [], "similarity": []}
+    proposed = 0
+    for n, (user, seq, major, cand, sims, profile) in enumerate(plans):
+        picks = (parse_choice(answers[n], len(cand), per_user) if answers is not None
+                 else list(range(min(per_user, len(cand)))))
+        proposed += len(picks)
+        for i in picks:
+            if sims[i] < min_similarity:
+                continue
+            item = int(cand[i])
+            anchor = int(np.argmax(unit[seq] @ unit[item]))
+            rows[S.USER_IDX].append(user)
+            rows[S.ITEM_IDX].append(item)
+            rows["after"].append(anchor)
+            rows["similarity"].append(float(sims[i]))
+    frame = pl.DataFrame(rows, schema={S.USER_IDX: pl.Int64, S.ITEM_IDX: pl.Int64, "after": pl.Int64,
+                                       "similarity": pl.Float64})
+    meta = {"backend": label, "model": getattr(generator, "model", "cosine"),
+            "is_llm": bool(getattr(generator, "is_llm", False)), "per_user": per_user, "min_share": min_share,
+            "pool": pool, "min_similarity": min_similarity, "dominated_users": len(plans), "proposed": proposed,
+            "kept": len(frame), "users": int(train.height), "source_split": "train",
+            "text_coverage": float(has_text[1:].mean()) if len(has_text) > 1 else 0.0}
+    if save:
+        name = f"augment-{label}"
+        frame.write_parquet(artefact_dir(ds) / f"{name}.parquet")
+        write_meta(ds, name, {**meta, "file": f"{name}.parquet"})
+    return frame, meta

@@ -1,0 +1,4 @@
+"""Cross-domain sequential recommenders of ours (each module registers its model)."""
+
+from recsys.models.cross_domain import llm4cdsr  # noqa: F401  (registers)
+from recsys.models.cross_domain import llm_edt  # noqa: F401

@@ -1,0 +1,226 @@
+"""LLM4CDSR: "Bridge the Domains: LLM-enhanced cross-domain sequential recommendation" (SIGIR 2025).
+
+Three threads over one user's history, each a causal SASRec-style transformer:
+
+- the **mixed thread** reads every item through a trainable adapter over frozen LLM text
+  embeddings (``Linear(D -> D/2) -> Linear(D/2 -> d)``, no activation, as in the official code);
+- two **domain threads** read the domain's items through a frozen per-domain PCA-``d`` table of
+  the same text embeddings (see ``threads`` for how domain sequences line up with the mixed one).
+
+The score of item j in domain d is ``<h_mixed, adapter(e_j)> + <h_d, pca_d(e_j)>``: the same
+item in both terms, at training and at evaluation. Training: binary cross-entropy with one
+negative per position drawn from the target's domain, plus two regularisers: an **item
+contrastive** term (weight ``alpha``: one item of each domain per sequence, through the adapter)
+and a **user profile** term (weight ``beta``: the frozen embedding of an LLM-written profile,
+through ``Linear(P -> P/2) -> Linear(P/2 -> d)``, pulled toward the mixed thread's last state).
+Profiles are training-only regularisers: they are not read at prediction.
+
+Switches reproducing the official code (off by default): ``causal = false`` (its causal mask is
+commented out: a position attends to its own target), ``independent_negatives = true`` (the
+mixed and the domain term each draw their own negative). Differences: ``docs/models/llm4cdsr.md``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from recbole.model.abstract_recommender import SequentialRecommender
+from recbole.utils import InputType
+from torch import nn
+
+from recsys.models.cross_domain.threads import (DomainNegatives, ThreadEncoder, attention_allowed, bce,
+                                                check_domains, domain_mask, id_residual_rows, pca_table,
+                                                soft_contrastive)
+from recsys.models.registry import register_model
+
+DEFAULTS = {"hidden_size": 64, "inner_size": 256, "n_layers": 2, "n_heads": 2, "hidden_dropout_prob": 0.5,
+            "attn_dropout_prob": 0.5, "hidden_act": "gelu", "layer_norm_eps": 1e-12, "initializer_range": 0.02,
+            "alpha": 0.1, "beta": 0.1, "tau": 1.0, "causal": True, "independent_negatives": False,
+            "id_residual": "missing", "loss_type": "BCE"}
+NEEDS = ("item_text_embeddings", "item_has_text", "item_domains", "user_profile_embeddings")
+
+
+def get(config, key):
+    value = config[key]
+    return DEFAULTS[key] if value is None else value
+
+
+def needed_inputs(config, model: str) -> None:
+    missing = [k for k in ("item_text_embeddings", "item_domains") if config[k] is None]
+    if missing:
+        raise ValueError(f"{model} needs config keys {missing}: item text embeddings and item domains aligned with "
+                         "the dataset's item ids. recsys's pipeline adds them (recsys.train.inputs.model_inputs); "
+                         "inside RecBole, build them with model_inputs and align_to_recbole")
+
+
+class ProfileAdapter(nn.Module):
+    """Frozen profile embeddings -> ``Linear(P -> P/2) -> Linear(P/2 -> d)``; rows of users without a profile are 0."""
+
+    def __init__(self, profiles: np.ndarray, d: int):
+        super().__init__()
+        p = np.asarray(profiles, dtype=np.float32)
+        self.register_buffer("profiles", torch.from_numpy(p))
+        self.register_buffer("has_profile", torch.from_numpy(np.abs(p).sum(1) > 0))
+        self.proj = nn.Sequential(nn.Linear(p.shape[1], p.shape[1] // 2), nn.Linear(p.shape[1] // 2, d))
+
+    def loss(self, users: torch.Tensor, states: torch.Tensor, tau: float) -> torch.Tensor:
+        """Contrastive pull of each user's projected profile toward ``states`` (one row per user)."""
+        users = users.clamp(max=len(self.profiles) - 1)
+        keep = self.has_profile[users]
+        if int(keep.sum()) < 2:
+            return states.new_zeros(())
+        return soft_contrastive(self.proj(self.profiles[users[keep]]), states[keep], tau)
+
+
+@register_model("LLM4CDSR", "cross_domain", needs=NEEDS, full_sequence=True,
+                description="LLM-enhanced cross-domain sequential recommender, three threads (SIGIR 2025)")
+class LLM4CDSR(SequentialRecommender):
+    input_type = InputType.POINTWISE
+    CONFIG_DEFAULTS = DEFAULTS
+
+    def __init__(self, config, dataset):
+        super().__init__(config, dataset)
+        needed_inputs(config, "LLM4CDSR")
+        d = self.d = int(get(config, "hidden_size"))
+        self.alpha, self.beta, self.tau = float(get(config, "alpha")), float(get(config, "beta")), float(get(config, "tau"))
+        self.causal = bool(get(config, "causal"))
+        self.independent_negatives = bool(get(config, "independent_negatives"))
+        self.loss_type = "BCE"
+        text = np.asarray(config["item_text_embeddings"], dtype=np.float32)
+        if len(text) != self.n_items:
+            raise ValueError(f"LLM4CDSR: item_text_embeddings has {len(text)} rows, the dataset has {self.n_items} "
+                             "item ids (including padding 0): align it with the dataset")
+        codes = check_domains(config["item_domains"], self.n_items, "LLM4CDSR")
+        has_text = np.asarray(config["item_has_text"] if config["item_has_text"] is not None
+                              else np.abs(text).sum(1) > 0, dtype=bool)
+        self.register_buffer("item_domain", torch.from_numpy(codes))
+        self.register_buffer("llm_table", torch.from_numpy(text))
+        self.register_buffer("id_rows", torch.from_numpy(id_residual_rows(has_text, str(get(config, "id_residual")))))
+        table = np.zeros((self.n_items, d), dtype=np.float32)  # frozen per-domain PCA tables, one row per item
+        for dom in (0, 1):
+            rows = np.flatnonzero(codes == dom)
+            table[rows] = pca_table(text, rows, d)
+        self.register_buffer("domain_table", torch.from_numpy(table))
+        width = text.shape[1]
+        self.adapter = nn.Sequential(nn.Linear(width, max(width // 2, d)), nn.Linear(max(width // 2, d), d))
+        self.item_embedding = nn.Embedding(self.n_items, d, padding_idx=0)  # ID residual, mixed thread
+        self.domain_id_embedding = nn.Embedding(self.n_items, d, padding_idx=0)  # ID residual, domain threads
+        dropout, attn = float(get(config, "hidden_dropout_prob")), float(get(config, "attn_dropout_prob"))
+        args = (d, int(get(config, "n_layers")), int(get(config, "n_heads")), int(get(config, "inner_size")),
+                dropout, attn, str(get(config, "hidden_act")), float(get(config, "layer_norm_eps")))
+        self.mixed_position = nn.Embedding(self.max_seq_length, d)
+        self.mixed = ThreadEncoder(*args)
+        self.domain_position = nn.ModuleList(nn.Embedding(self.max_seq_length, d) for _ in range(2))
+        self.domain_threads = nn.ModuleList(ThreadEncoder(*args) for _ in range(2))
+        self.profile = None
+        if config["user_profile_embeddings"] is not None:
+            self.profile = ProfileAdapter(config["user_profile_embeddings"], d)
+        elif self.beta > 0:
+            raise ValueError("LLM4CDSR: beta > 0 needs user_profile_embeddings (set beta = 0 to train without profiles)")
+        self.negatives = DomainNegatives(codes)
+        std = float(get(config, "initializer_range"))
+        for emb in (self.item_embedding, self.domain_id_embedding, self.mixed_position, *self.domain_position):
+            nn.init.normal_(emb.weight, std=std)
+
+    # -- item representations -------------------------------------------------------------
+    def mixed_items(self, items: torch.Tensor | None = None) -> torch.Tensor:
+        """Mixed-thread item vectors: adapter(LLM embedding) + ID residual (all items, or ``items``)."""
+        if items is None:
+            return self.adapter(self.llm_table) + self.item_embedding.weight * self.id_rows[:, None]
+        return self.adapter(self.llm_table[items]) + self.item_embedding(items) * self.id_rows[items, None]
+
+    def domain_items(self, items: torch.Tensor | None = None) -> torch.Tensor:
+        """Domain-thread item vectors: frozen per-domain PCA row + ID residual."""
+        if items is None:
+            return self.domain_table + self.domain_id_embedding.weight * self.id_rows[:, None]
+        return self.domain_table[items] + self.domain_id_embedding(items) * self.id_rows[items, None]
+
+    # -- threads ----------------------------------------------------------------------------
+    def encode(self, item_seq: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mixed states [B, L, d], domain states [2, B, L, d]) at every position."""
+        real = item_seq > 0
+        pos = torch.arange(item_seq.shape[1], device=item_seq.device)
+        scale = math.sqrt(self.d)
+        x = self.mixed_items(item_seq) * real[..., None] * scale + self.mixed_position(pos)
+        h_mixed = self.mixed(x, attention_allowed(real, self.causal))
+        states = []
+        for dom in (0, 1):
+            mask = domain_mask(item_seq, self.item_domain, dom)
+            xd = self.domain_items(item_seq * mask) * scale + self.domain_position[dom](pos)
+            states.append(self.domain_threads[dom](xd, attention_allowed(mask, self.causal)))
+        return h_mixed, torch.stack(states)
+
+    def _pair_score(self, h_mixed, h_domain, items, domains):
+        """Score of ``items`` (one per row) in both thread terms; ``h_domain`` already picked per row's domain."""
+        return (h_mixed * self.mixed_items(items)).sum(-1) + (h_domain * self.domain_items(items)).sum(-1)
+
+    # -- training ---------------------------------------------------------------------------
+    def full_sequence_loss(self, inputs: torch.Tensor, targets: torch.Tensor, gen=None,
+                           users: torch.Tensor | None = None) -> torch.Tensor:
+        h_mixed, h_dom = self.encode(inputs)
+        mask = targets > 0
+        y = targets[mask]
+        dy = self.item_domain[y]
+        hm = h_mixed[mask]
+        hd = torch.where(dy[:, None] == 0, h_dom[0][mask], h_dom[1][mask])
+        neg = self.negatives(y, dy, gen)
+        neg_domain = self.negatives(y, dy, gen) if self.independent_negatives else neg
+        pos_score = self._pair_score(hm, hd, y, dy)
+        neg_score = (hm * self.mixed_items(neg)).sum(-1) + (hd * self.domain_items(neg_domain)).sum(-1)
+        loss = bce(pos_score, neg_score)
+        if self.alpha > 0:
+            loss = loss + self.alpha * self.item_contrastive_loss(inputs, gen)
+        if self.beta > 0 and self.profile is not None and users is not None:
+            last = (inputs > 0).sum(1).clamp(min=1) - 1
+            loss = loss + self.beta * self.profile.loss(users, h_mixed[torch.arange(len(inputs)), last], self.tau)
+        return loss
+
+    def item_contrastive_loss(self, inputs: torch.Tensor, gen=None) -> torch.Tensor:
+        """One random item of each domain per sequence (sequences holding both), through the adapter."""
+        picks = []
+        for dom in (0, 1):
+            mask = domain_mask(inputs, self.item_domain, dom)
+            r = torch.rand(inputs.shape, generator=gen) + mask.float()  # a real item always outranks the others
+            picks.append((inputs.gather(1, r.argmax(1, keepdim=True))[:, 0], mask.any(1)))
+        both = picks[0][1] & picks[1][1]
+        if int(both.sum()) < 2:
+            return inputs.new_zeros((), dtype=torch.float32)
+        x = self.adapter(self.llm_table[picks[0][0][both]])
+        y = self.adapter(self.llm_table[picks[1][0][both]])
+        return soft_contrastive(x, y, self.tau)
+
+    def calculate_loss(self, interaction):
+        """RecBole's interface: one target per sample, after the last position of its sequence."""
+        seq, length = interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN]
+        targets = torch.zeros_like(seq)
+        targets[torch.arange(len(seq)), length - 1] = interaction[self.POS_ITEM_ID]
+        return self.full_sequence_loss(seq, targets, users=interaction[self.USER_ID])
+
+    # -- prediction -------------------------------------------------------------------------
+    def last_states(self, item_seq, item_seq_len):
+        h_mixed, h_dom = self.encode(item_seq)
+        rows, last = torch.arange(len(item_seq)), item_seq_len - 1
+        return h_mixed[rows, last], h_dom[:, rows, last]
+
+    def forward(self, item_seq, item_seq_len):
+        return self.last_states(item_seq, item_seq_len)[0]
+
+    def thread_scores(self, interaction) -> tuple[torch.Tensor, torch.Tensor]:
+        """([B, N] mixed-thread term, [B, N] domain-thread term) of every item; item j's domain term uses
+        the thread of j's own domain."""
+        hm, hd = self.last_states(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
+        table = self.domain_items()
+        by_domain = torch.where(self.item_domain[None] == 0, hd[0] @ table.T, hd[1] @ table.T)
+        return hm @ self.mixed_items().T, by_domain
+
+    def full_sort_predict(self, interaction):
+        mixed, domain = self.thread_scores(interaction)
+        return mixed + domain
+
+    def predict(self, interaction):
+        hm, hd = self.last_states(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
+        items = interaction[self.ITEM_ID]
+        dom = self.item_domain[items]
+        return self._pair_score(hm, torch.where(dom[:, None] == 0, hd[0], hd[1]), items, dom)

@@ -1,0 +1,230 @@
+"""LLM-EDT: LLM-enhanced cross-domain sequential recommendation with a transferable item
+augmenter and dual-phase training (SIGIR 2026).
+
+- **Augmenter** (data side, ``recsys.llm.augment``): users whose training history is dominated
+  by one domain get plausible items of the other domain inserted into their *training*
+  sequences (never as validation or test targets; evaluation reads the real histories).
+- **Phase 1, "one for all"** (``one_for_all``): the mixed thread only: frozen LLM item
+  embeddings -> trainable adapter (+ ID residual for text-less items) -> causal transformer,
+  BCE with one negative from the target's domain. Score ``<h_global, E_j>``.
+- **Phase 2, "domain"**: phase 1 is frozen (this model freezes it itself, whatever trainer
+  runs it); each domain sequence goes through the *same* frozen backbone with its own new
+  position embedding and a residual bottleneck adapter ``x + Linear(d->k) -> ReLU -> Dropout
+  -> Linear(k->d)``. Score ``<h_global, E_j> + <adapter_d(h_d), E_j>`` for item j of domain d.
+  Loss ``BCE_A + BCE_B + beta * profile contrastive``.
+- **Profiles**: the projected embedding of the user's domain-aware profile is pulled toward the
+  user's adapted domain states. Unlike the official code (whose profile loss trains modules
+  prediction never reads), this regulariser acts on the modules prediction uses (position
+  embeddings and adapters); profiles are still not an input at prediction.
+
+Gradients reach phase 2's position embeddings through the frozen backbone (the official code
+runs it under ``no_grad``, so they never train), and both phases scale inputs by the same
+``sqrt(d)``. Phase 2 starts from phase 1's best weights (``recsys``'s trainer restores them).
+Differences from the official code: ``docs/models/llm-edt.md``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from recbole.model.abstract_recommender import SequentialRecommender
+from recbole.utils import InputType
+from torch import nn
+
+from recsys.models.cross_domain.llm4cdsr import ProfileAdapter, needed_inputs
+from recsys.models.cross_domain.threads import (DomainNegatives, ThreadEncoder, attention_allowed, bce,
+                                                check_domains, domain_mask, id_residual_rows)
+from recsys.models.registry import register_model
+
+DEFAULTS = {"hidden_size": 64, "inner_size": 256, "n_layers": 2, "n_heads": 1, "hidden_dropout_prob": 0.5,
+            "attn_dropout_prob": 0.5, "hidden_act": "gelu", "layer_norm_eps": 1e-12, "initializer_range": 0.02,
+            "beta": 0.5, "tau": 1.0, "adapter_size": 32, "adapter_dropout": 0.3, "causal": True,
+            "id_residual": "missing", "edt_phase": "one_for_all", "domain_epochs": None,
+            "domain_learning_rate": 1e-4, "loss_type": "BCE"}
+PHASES = ("one_for_all", "domain")
+#: parameters phase 2 trains (everything else is phase 1's and stays frozen there)
+DOMAIN_PARAMS = r"^(domain_position|domain_adapter|profile)\."
+NEEDS = ("item_text_embeddings", "item_has_text", "item_domains", "user_profile_embeddings", "training_augmentation")
+
+
+def get(config, key):
+    value = config[key]
+    return DEFAULTS[key] if value is None else value
+
+
+class BottleneckAdapter(nn.Module):
+    def __init__(self, d: int, k: int, dropout: float):
+        super().__init__()
+        self.down, self.up = nn.Linear(d, k), nn.Linear(k, d)
+        self.dropout = nn.Dropout(dropout)
+        nn.init.zeros_(self.up.weight)  # starts as the identity: phase 2 begins at phase 1's representation
+        nn.init.zeros_(self.up.bias)
+
+    def forward(self, x):
+        return x + self.up(self.dropout(torch.relu(self.down(x))))
+
+
+@register_model("LLM-EDT", "cross_domain", needs=NEEDS, full_sequence=True,
+                description="LLM-enhanced cross-domain sequential recommender, augmenter + dual-phase training (SIGIR 2026)")
+class LLMEDT(SequentialRecommender):
+    input_type = InputType.POINTWISE
+    CONFIG_DEFAULTS = DEFAULTS
+    INPUT_DEFAULTS = {"profile_kind": "domain"}  # the paper's domain-aware profiles
+
+    def __init__(self, config, dataset):
+        super().__init__(config, dataset)
+        needed_inputs(config, "LLM-EDT")
+        d = self.d = int(get(config, "hidden_size"))
+        self.beta, self.tau = float(get(config, "beta")), float(get(config, "tau"))
+        self.causal = bool(get(config, "causal"))
+        self.loss_type = "BCE"
+        text = np.asarray(config["item_text_embeddings"], dtype=np.float32)
+        if len(text) != self.n_items:
+            raise ValueError(f"LLM-EDT: item_text_embeddings has {len(text)} rows, the dataset has {self.n_items} "
+                             "item ids (including padding 0): align it with the dataset")
+        codes = check_domains(config["item_domains"], self.n_items, "LLM-EDT")
+        has_text = np.asarray(config["item_has_text"] if config["item_has_text"] is not None
+                              else np.abs(text).sum(1) > 0, dtype=bool)
+        self.register_buffer("item_domain", torch.from_numpy(codes))
+        self.register_buffer("llm_table", torch.from_numpy(text))
+        self.register_buffer("id_rows", torch.from_numpy(id_residual_rows(has_text, str(get(config, "id_residual")))))
+        width = text.shape[1]
+        self.adapter = nn.Sequential(nn.Linear(width, max(width // 2, d)), nn.Linear(max(width // 2, d), d))
+        self.item_embedding = nn.Embedding(self.n_items, d, padding_idx=0)  # ID residual
+        dropout, attn = float(get(config, "hidden_dropout_prob")), float(get(config, "attn_dropout_prob"))
+        self.mixed_position = nn.Embedding(self.max_seq_length, d)
+        self.backbone = ThreadEncoder(d, int(get(config, "n_layers")), int(get(config, "n_heads")),
+                                      int(get(config, "inner_size")), dropout, attn, str(get(config, "hidden_act")),
+                                      float(get(config, "layer_norm_eps")))
+        self.domain_position = nn.ModuleList(nn.Embedding(self.max_seq_length, d) for _ in range(2))
+        k = int(get(config, "adapter_size"))
+        self.domain_adapter = nn.ModuleList(BottleneckAdapter(d, k, float(get(config, "adapter_dropout")))
+                                            for _ in range(2))
+        self.profile = None
+        if config["user_profile_embeddings"] is not None:
+            self.profile = ProfileAdapter(config["user_profile_embeddings"], d)
+        elif self.beta > 0:
+            raise ValueError("LLM-EDT: beta > 0 needs user_profile_embeddings (set beta = 0 to train without profiles)")
+        self.negatives = DomainNegatives(codes)
+        std = float(get(config, "initializer_range"))
+        for emb in (self.item_embedding, self.mixed_position, *self.domain_position):
+            nn.init.normal_(emb.weight, std=std)
+        # the phase is state (saved with the weights): best weights restored from phase 1 predict as phase 1
+        self.register_buffer("phase_code", torch.zeros((), dtype=torch.long))
+        self.set_training_phase(str(get(config, "edt_phase")))
+
+    @property
+    def phase(self) -> str:
+        return PHASES[int(self.phase_code)]
+
+    # -- phases -----------------------------------------------------------------------------
+    def set_training_phase(self, name: str) -> None:
+        """``one_for_all`` trains the mixed thread; ``domain`` freezes it and trains the domain modules.
+        Other names (a custom schedule's) leave the phase unchanged."""
+        if name not in PHASES:
+            return
+        import re
+
+        self.phase_code.fill_(PHASES.index(name))
+        for pname, p in self.named_parameters():
+            in_domain = re.search(DOMAIN_PARAMS, pname) is not None
+            p.requires_grad_(in_domain if name == "domain" else not in_domain)
+
+    @staticmethod
+    def default_phases(settings: dict) -> list[dict]:
+        """The paper's schedule: phase 1 with the run's epochs and learning rate (Adam); phase 2 with AdamW
+        (lr ``domain_learning_rate``, weight decay 0.01), gradient clipping 0.1 and ReduceLROnPlateau."""
+        epochs = int(settings.get("epochs") or 20)
+        return [{"name": "one_for_all", "epochs": epochs, "learning_rate": float(settings.get("learning_rate") or 1e-3)},
+                {"name": "domain", "epochs": int(settings.get("domain_epochs") or epochs),
+                 "learning_rate": float(settings.get("domain_learning_rate") or 1e-4), "optimizer": "adamw",
+                 "weight_decay": 0.01, "clip_grad_norm": 0.1, "scheduler": "plateau:0.5:5", "trainable": DOMAIN_PARAMS}]
+
+    # -- representations --------------------------------------------------------------------
+    def items(self, items: torch.Tensor | None = None) -> torch.Tensor:
+        """Item vectors E: adapter(LLM embedding) + ID residual (all items, or ``items``)."""
+        if items is None:
+            return self.adapter(self.llm_table) + self.item_embedding.weight * self.id_rows[:, None]
+        return self.adapter(self.llm_table[items]) + self.item_embedding(items) * self.id_rows[items, None]
+
+    def encode_global(self, item_seq: torch.Tensor) -> torch.Tensor:
+        real = item_seq > 0
+        pos = torch.arange(item_seq.shape[1], device=item_seq.device)
+        x = self.items(item_seq) * real[..., None] * math.sqrt(self.d) + self.mixed_position(pos)
+        return self.backbone(x, attention_allowed(real, self.causal))
+
+    def encode_domains(self, item_seq: torch.Tensor) -> torch.Tensor:
+        """[2, B, L, d]: each domain sequence through the shared backbone, its position embedding and adapter."""
+        pos = torch.arange(item_seq.shape[1], device=item_seq.device)
+        out = []
+        for dom in (0, 1):
+            mask = domain_mask(item_seq, self.item_domain, dom)
+            x = self.items(item_seq * mask) * mask[..., None] * math.sqrt(self.d) + self.domain_position[dom](pos)
+            out.append(self.domain_adapter[dom](self.backbone(x, attention_allowed(mask, self.causal))))
+        return torch.stack(out)
+
+    # -- training ---------------------------------------------------------------------------
+    def full_sequence_loss(self, inputs: torch.Tensor, targets: torch.Tensor, gen=None,
+                           users: torch.Tensor | None = None) -> torch.Tensor:
+        mask = targets > 0
+        y = targets[mask]
+        dy = self.item_domain[y]
+        neg = self.negatives(y, dy, gen)
+        if self.phase == "one_for_all":
+            hg = self.encode_global(inputs)[mask]
+            return bce((hg * self.items(y)).sum(-1), (hg * self.items(neg)).sum(-1))
+        with torch.no_grad():  # phase 1 is frozen: its states and item vectors are constants here
+            hg = self.encode_global(inputs)[mask]
+            ey, en = self.items(y), self.items(neg)
+        h_dom = self.encode_domains(inputs)
+        hd = torch.where(dy[:, None] == 0, h_dom[0][mask], h_dom[1][mask])
+        pos = (hg * ey).sum(-1) + (hd * ey).sum(-1)
+        negs = (hg * en).sum(-1) + (hd * en).sum(-1)
+        loss = sum(bce(pos[dy == dom], negs[dy == dom]) for dom in (0, 1) if bool((dy == dom).any()))
+        if self.beta > 0 and self.profile is not None and users is not None:
+            rows, last = torch.arange(len(inputs)), (inputs > 0).sum(1).clamp(min=1) - 1
+            state = (h_dom[0][rows, last] + h_dom[1][rows, last]) / 2
+            loss = loss + self.beta * self.profile.loss(users, state, self.tau)
+        return loss
+
+    def calculate_loss(self, interaction):
+        seq, length = interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN]
+        targets = torch.zeros_like(seq)
+        targets[torch.arange(len(seq)), length - 1] = interaction[self.POS_ITEM_ID]
+        return self.full_sequence_loss(seq, targets, users=interaction[self.USER_ID])
+
+    # -- prediction -------------------------------------------------------------------------
+    def last_states(self, item_seq, item_seq_len):
+        rows, last = torch.arange(len(item_seq)), item_seq_len - 1
+        hg = self.encode_global(item_seq)[rows, last]
+        if self.phase == "one_for_all":
+            return hg, None
+        return hg, self.encode_domains(item_seq)[:, rows, last]
+
+    def forward(self, item_seq, item_seq_len):
+        return self.last_states(item_seq, item_seq_len)[0]
+
+    def thread_scores(self, interaction) -> tuple[torch.Tensor, torch.Tensor]:
+        """([B, N] global term, [B, N] domain term: item j through the adapter of j's domain; 0 in phase 1)."""
+        hg, hd = self.last_states(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
+        table = self.items()
+        glob = hg @ table.T
+        if hd is None:
+            return glob, torch.zeros_like(glob)
+        return glob, torch.where(self.item_domain[None] == 0, hd[0] @ table.T, hd[1] @ table.T)
+
+    def full_sort_predict(self, interaction):
+        glob, dom = self.thread_scores(interaction)
+        return glob + dom
+
+    def predict(self, interaction):
+        hg, hd = self.last_states(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
+        items = interaction[self.ITEM_ID]
+        e = self.items(items)
+        score = (hg * e).sum(-1)
+        if hd is not None:
+            dom = self.item_domain[items]
+            score = score + (torch.where(dom[:, None] == 0, hd[0], hd[1]) * e).sum(-1)
+        return score
