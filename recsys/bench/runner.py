@@ -119,7 +119,8 @@ def run_suite(suite: Suite, store: ResultsStore, data_dir: str | None = None, pr
     An entry may name its registered model with ``model = "..."`` (the entry name is then only its
     label). A ``model = "TTA4SR"`` entry names another entry as ``backbone`` and an ``operator``: it
     trains nothing, it augments that entry's trained weights for the same dataset and seed (kept
-    under ``<cache>/checkpoints``; trained again if the cache lost them).
+    under ``<cache>/checkpoints``; trained again if the cache lost them). ``per_domain = true``
+    trains the model once per domain of a cross-domain dataset and merges the per-user results.
     """
     done = []
     cells = list(suite.cells())
@@ -135,7 +136,12 @@ def run_suite(suite: Suite, store: ResultsStore, data_dir: str | None = None, pr
         if progress is not None:
             cfg.setdefault("progress", progress)
         ckpt = checkpoint_path(rid) if entry in backbones else None
-        result = train_run(overrides.get("model", entry), ds, cfg, seed=seed, tensors=tensors, checkpoint=ckpt)
+        if cfg.pop("per_domain", False):  # one model per domain of a cross-domain dataset, results merged
+            from recsys.train.per_domain import train_per_domain
+
+            result = train_per_domain(overrides.get("model", entry), ds, cfg, seed=seed, name=entry)
+        else:
+            result = train_run(overrides.get("model", entry), ds, cfg, seed=seed, tensors=tensors, checkpoint=ckpt)
         result.model = entry
         if save:
             save_result(store, result, ds, rid, chash, suite.name)

@@ -116,15 +116,21 @@ def model_inputs(needs: tuple[str, ...], ds: PreparedDataset, tensors: DatasetTe
 
 
 def align_to_recbole(recbole_dataset, ds: PreparedDataset, arrays: dict) -> dict:
-    """Re-index arrays indexed by our ``item_idx`` to a RecBole dataset's internal item ids."""
+    """Re-index arrays indexed by our ``item_idx`` (or ``user_idx``, keys ``user_*``) to a RecBole dataset's
+    internal ids."""
     from recsys.data import schema as S
 
     tokens = recbole_dataset.field2id_token[recbole_dataset.iid_field]  # internal id -> token ([PAD] at 0)
     lookup = dict(zip(ds.items[S.ITEM].cast(str).to_list(), ds.items[S.ITEM_IDX].to_list()))
     ours = np.array([0] + [lookup[str(t)] for t in tokens[1:]], dtype=np.int64)
+    u_tokens = recbole_dataset.field2id_token[recbole_dataset.uid_field]
+    u_lookup = dict(zip(ds.users[S.USER].cast(str).to_list(), ds.users[S.USER_IDX].to_list()))
+    users = np.array([0] + [u_lookup[str(t)] for t in u_tokens[1:]], dtype=np.int64)
     out = {}
     for key, value in arrays.items():
-        if hasattr(value, "tocsr"):
+        if key.startswith("user_"):  # user-indexed arrays (profiles) follow RecBole's user ids
+            out[key] = np.asarray(value)[users]
+        elif hasattr(value, "tocsr"):
             out[key] = value.tocsr()[ours][:, ours]
         else:
             out[key] = np.asarray(value)[ours]
