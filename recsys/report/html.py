@@ -63,15 +63,16 @@ def render_html(store: ResultsStore, board: pl.DataFrame, suite: str, plots: dic
              "<label>Filter models: <input id='filter' oninput='filterModels(this)'></label>"]
     for dataset in sorted(set(board["dataset"].to_list())):
         b, best, models = dataset_view(board, dataset, metrics)
+        ds_metrics = list(best)
         parts.append(f"<h2>{html.escape(dataset)}</h2><table id='table-{html.escape(dataset)}'><thead><tr>"
                      "<th onclick='sortTable(this)'>model</th><th onclick='sortTable(this)'>seeds</th>" +
-                     "".join(f"<th onclick='sortTable(this)'>{html.escape(m)}</th>" for m in metrics) +
+                     "".join(f"<th onclick='sortTable(this)'>{html.escape(m)}</th>" for m in ds_metrics) +
                      "</tr></thead><tbody>")
         for model in models:
             cells = [f"<td data-value='{html.escape(model)}'>{html.escape(model)}</td>"]
             first = b.filter(pl.col("model") == model).row(0, named=True)
             cells.append(f"<td data-value='{first['seeds']}'>{first['seeds']}</td>")
-            for m in metrics:
+            for m in ds_metrics:
                 r = b.filter((pl.col("model") == model) & (pl.col("metric") == m)).row(0, named=True)
                 runs = [by_id[i] for i in r["run_ids"].split(",") if i in by_id]
                 prov = [f"runs: {r['run_ids']}", f"seeds: {', '.join(str(x['seed']) for x in runs)}"]

@@ -52,9 +52,11 @@ def leaderboard(store: ResultsStore, suite: str | None = None, baseline: str | N
                 runs.setdefault(r.get("label", r["model"]), []).append(r)
         base = baseline if baseline in runs else None
         ds_rows = []
+        # a group metric exists only where the dataset has that group (a domain, a history length)
+        present = [m for m in metrics if all(m in r["test"][phase] for rs in runs.values() for r in rs)]
         for label, rs in sorted(runs.items()):
             ids = [r["run_id"] for r in sorted(rs, key=lambda r: r["seed"])]
-            for metric in metrics:
+            for metric in present:
                 values = np.array([r["test"][phase][metric] for r in rs])
                 row = {"dataset": dataset, "model": label, "metric": metric, "mean": float(values.mean()),
                        "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0, "seeds": len(values),
@@ -78,10 +80,12 @@ def leaderboard(store: ResultsStore, suite: str | None = None, baseline: str | N
 
 
 def dataset_view(board: pl.DataFrame, dataset: str, metrics: list[str]) -> tuple[pl.DataFrame, dict, list[str]]:
-    """A dataset's rows, the best mean per metric, and its models ordered by the first metric."""
+    """A dataset's rows, the best mean per metric it has (``best``'s keys, in ``metrics`` order), and its
+    models ordered by the first metric."""
     b = board.filter(pl.col("dataset") == dataset)
-    best = {m: b.filter(pl.col("metric") == m)["mean"].max() for m in metrics}
-    models = b.filter(pl.col("metric") == metrics[0]).sort("mean", descending=True)["model"].to_list()
+    have = set(b["metric"].to_list())
+    best = {m: b.filter(pl.col("metric") == m)["mean"].max() for m in metrics if m in have}
+    models = b.filter(pl.col("metric") == next(iter(best))).sort("mean", descending=True)["model"].to_list()
     return b, best, models
 
 
@@ -91,14 +95,15 @@ def markdown(board: pl.DataFrame, alpha: float = 0.05) -> str:
     metrics = list(dict.fromkeys(board["metric"].to_list()))
     for dataset in sorted(set(board["dataset"].to_list())):
         b, best, models = dataset_view(board, dataset, metrics)
+        ds_metrics = list(best)
         base = b["baseline"].drop_nulls()
         base = base[0] if len(base) else None
         out.append(f"### {dataset}\n")
-        out.append("| model | seeds | " + " | ".join(metrics) + " |")
-        out.append("|---|---|" + "---|" * len(metrics))
+        out.append("| model | seeds | " + " | ".join(ds_metrics) + " |")
+        out.append("|---|---|" + "---|" * len(ds_metrics))
         for model in models:
             cells = []
-            for m in metrics:
+            for m in ds_metrics:
                 r = b.filter((pl.col("model") == model) & (pl.col("metric") == m)).row(0, named=True)
                 text = f"{r['mean']:.4f} ± {r['std']:.4f}"
                 if r["mean"] == best[m]:
@@ -162,11 +167,12 @@ def latex(board: pl.DataFrame) -> str:
     esc = lambda t: str(t).replace("_", r"\_").replace("%", r"\%").replace("&", r"\&")  # noqa: E731
     for dataset in sorted(set(board["dataset"].to_list())):
         b, best, models = dataset_view(board, dataset, metrics)
-        out.append(f"% {esc(dataset)}\n\\begin{{tabular}}{{l{'c' * len(metrics)}}}\n\\toprule")
-        out.append("Model & " + " & ".join(esc(m) for m in metrics) + r" \\ \midrule")
+        ds_metrics = list(best)
+        out.append(f"% {esc(dataset)}\n\\begin{{tabular}}{{l{'c' * len(ds_metrics)}}}\n\\toprule")
+        out.append("Model & " + " & ".join(esc(m) for m in ds_metrics) + r" \\ \midrule")
         for model in models:
             cells = []
-            for m in metrics:
+            for m in ds_metrics:
                 r = b.filter((pl.col("model") == model) & (pl.col("metric") == m)).row(0, named=True)
                 v = f"{r['mean']:.4f} $\\pm$ {r['std']:.4f}"
                 v = f"\\textbf{{{v}}}" if r["mean"] == best[m] else v

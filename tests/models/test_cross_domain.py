@@ -251,7 +251,7 @@ def test_runs_inside_recboles_own_trainer(name, cdr, tensors):
 
     spec = get_model_spec(name)
     cls = spec.load()
-    config = recbole_config(cls, cdr, {**SMALL, "MAX_ITEM_LIST_LENGTH": 8, "epochs": 1, "train_batch_size": 4096,
+    config = recbole_config(cls, cdr, {**SMALL, "MAX_ITEM_LIST_LENGTH": 8, "epochs": 3, "train_batch_size": 1024,
                                        "learning_rate": 0.005, "seed": 2})
     dataset = create_dataset(config)
     train, valid, test = data_preparation(config, dataset)
