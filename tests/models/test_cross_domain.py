@@ -129,9 +129,9 @@ def _variant(ds: PreparedDataset, seed: int = 0) -> PreparedDataset:
 
 
 def test_augmented_items_never_become_validation_or_test_targets(cdr, tensors):
+    from recsys.eval.domains import item_domains
     from recsys.llm.augment import augment_training
     from recsys.train.inputs import cross_domain_embeddings
-    from recsys.eval.domains import item_domains
 
     _, codes = item_domains(tensors)
     emb, _, has_text = cross_domain_embeddings(cdr, "minilm", codes)
@@ -186,9 +186,9 @@ class Recording:
 
 @pytest.mark.parametrize("kind", ["domain", "hierarchical"])
 def test_profiles_use_training_interactions_only(kind, cdr, tensors):
+    from recsys.eval.domains import item_domains
     from recsys.llm.profiles import build_profiles
     from recsys.train.inputs import cross_domain_embeddings
-    from recsys.eval.domains import item_domains
 
     _, codes = item_domains(tensors)
     emb, _, has_text = cross_domain_embeddings(cdr, "minilm", codes)

@@ -34,8 +34,15 @@ from recbole.utils import InputType
 from torch import nn
 
 from recsys.models.cross_domain.llm4cdsr import ProfileAdapter, needed_inputs
-from recsys.models.cross_domain.threads import (DomainNegatives, ThreadEncoder, attention_allowed, bce,
-                                                check_domains, domain_mask, id_residual_rows)
+from recsys.models.cross_domain.threads import (
+    DomainNegatives,
+    ThreadEncoder,
+    attention_allowed,
+    bce,
+    check_domains,
+    domain_mask,
+    id_residual_rows,
+)
 from recsys.models.registry import register_model
 
 DEFAULTS = {"hidden_size": 64, "inner_size": 256, "n_layers": 2, "n_heads": 1, "hidden_dropout_prob": 0.5,
