@@ -26,18 +26,14 @@ import math
 
 import numpy as np
 import torch
-from recbole.model.abstract_recommender import SequentialRecommender
-from recbole.utils import InputType
 from torch import nn
 
+from recsys.models.cross_domain.base import CrossDomainSequential
 from recsys.models.cross_domain.threads import (
-    DomainNegatives,
     ThreadEncoder,
     attention_allowed,
     bce,
-    check_domains,
     domain_mask,
-    id_residual_rows,
     pca_table,
     soft_contrastive,
 )
@@ -55,65 +51,25 @@ def get(config, key):
     return DEFAULTS[key] if value is None else value
 
 
-def needed_inputs(config, model: str) -> None:
-    missing = [k for k in ("item_text_embeddings", "item_domains") if config[k] is None]
-    if missing:
-        raise ValueError(f"{model} needs config keys {missing}: item text embeddings and item domains aligned with "
-                         "the dataset's item ids. recsys's pipeline adds them (recsys.train.inputs.model_inputs); "
-                         "inside RecBole, build them with model_inputs and align_to_recbole")
-
-
-class ProfileAdapter(nn.Module):
-    """Frozen profile embeddings -> ``Linear(P -> P/2) -> Linear(P/2 -> d)``; rows of users without a profile are 0."""
-
-    def __init__(self, profiles: np.ndarray, d: int):
-        super().__init__()
-        p = np.asarray(profiles, dtype=np.float32)
-        self.register_buffer("profiles", torch.from_numpy(p))
-        self.register_buffer("has_profile", torch.from_numpy(np.abs(p).sum(1) > 0))
-        self.proj = nn.Sequential(nn.Linear(p.shape[1], p.shape[1] // 2), nn.Linear(p.shape[1] // 2, d))
-
-    def loss(self, users: torch.Tensor, states: torch.Tensor, tau: float) -> torch.Tensor:
-        """Contrastive pull of each user's projected profile toward ``states`` (one row per user)."""
-        users = users.clamp(max=len(self.profiles) - 1)
-        keep = self.has_profile[users]
-        if int(keep.sum()) < 2:
-            return states.new_zeros(())
-        return soft_contrastive(self.proj(self.profiles[users[keep]]), states[keep], tau)
-
-
 @register_model("LLM4CDSR", "cross_domain", needs=NEEDS, full_sequence=True,
                 description="LLM-enhanced cross-domain sequential recommender, three threads (SIGIR 2025)")
-class LLM4CDSR(SequentialRecommender):
-    input_type = InputType.POINTWISE
+class LLM4CDSR(CrossDomainSequential):
     CONFIG_DEFAULTS = DEFAULTS
+    NAME = "LLM4CDSR"
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
-        needed_inputs(config, "LLM4CDSR")
         d = self.d = int(get(config, "hidden_size"))
         self.alpha, self.beta, self.tau = float(get(config, "alpha")), float(get(config, "beta")), float(get(config, "tau"))
         self.causal = bool(get(config, "causal"))
         self.independent_negatives = bool(get(config, "independent_negatives"))
         self.loss_type = "BCE"
-        text = np.asarray(config["item_text_embeddings"], dtype=np.float32)
-        if len(text) != self.n_items:
-            raise ValueError(f"LLM4CDSR: item_text_embeddings has {len(text)} rows, the dataset has {self.n_items} "
-                             "item ids (including padding 0): align it with the dataset")
-        codes = check_domains(config["item_domains"], self.n_items, "LLM4CDSR")
-        has_text = np.asarray(config["item_has_text"] if config["item_has_text"] is not None
-                              else np.abs(text).sum(1) > 0, dtype=bool)
-        self.register_buffer("item_domain", torch.from_numpy(codes))
-        self.register_buffer("llm_table", torch.from_numpy(text))
-        self.register_buffer("id_rows", torch.from_numpy(id_residual_rows(has_text, str(get(config, "id_residual")))))
+        text, codes = self.text_inputs(config, d, str(get(config, "id_residual")))
         table = np.zeros((self.n_items, d), dtype=np.float32)  # frozen per-domain PCA tables, one row per item
         for dom in (0, 1):
             rows = np.flatnonzero(codes == dom)
             table[rows] = pca_table(text, rows, d)
         self.register_buffer("domain_table", torch.from_numpy(table))
-        width = text.shape[1]
-        self.adapter = nn.Sequential(nn.Linear(width, max(width // 2, d)), nn.Linear(max(width // 2, d), d))
-        self.item_embedding = nn.Embedding(self.n_items, d, padding_idx=0)  # ID residual, mixed thread
         self.domain_id_embedding = nn.Embedding(self.n_items, d, padding_idx=0)  # ID residual, domain threads
         dropout, attn = float(get(config, "hidden_dropout_prob")), float(get(config, "attn_dropout_prob"))
         args = (d, int(get(config, "n_layers")), int(get(config, "n_heads")), int(get(config, "inner_size")),
@@ -122,22 +78,13 @@ class LLM4CDSR(SequentialRecommender):
         self.mixed = ThreadEncoder(*args)
         self.domain_position = nn.ModuleList(nn.Embedding(self.max_seq_length, d) for _ in range(2))
         self.domain_threads = nn.ModuleList(ThreadEncoder(*args) for _ in range(2))
-        self.profile = None
-        if config["user_profile_embeddings"] is not None:
-            self.profile = ProfileAdapter(config["user_profile_embeddings"], d)
-        elif self.beta > 0:
-            raise ValueError("LLM4CDSR: beta > 0 needs user_profile_embeddings (set beta = 0 to train without profiles)")
-        self.negatives = DomainNegatives(codes)
+        self.profile_inputs(config, d, self.beta)
         std = float(get(config, "initializer_range"))
         for emb in (self.item_embedding, self.domain_id_embedding, self.mixed_position, *self.domain_position):
             nn.init.normal_(emb.weight, std=std)
 
     # -- item representations -------------------------------------------------------------
-    def mixed_items(self, items: torch.Tensor | None = None) -> torch.Tensor:
-        """Mixed-thread item vectors: adapter(LLM embedding) + ID residual (all items, or ``items``)."""
-        if items is None:
-            return self.adapter(self.llm_table) + self.item_embedding.weight * self.id_rows[:, None]
-        return self.adapter(self.llm_table[items]) + self.item_embedding(items) * self.id_rows[items, None]
+    mixed_items = CrossDomainSequential.adapted_items  # the mixed thread's item vectors
 
     def domain_items(self, items: torch.Tensor | None = None) -> torch.Tensor:
         """Domain-thread item vectors: frozen per-domain PCA row + ID residual."""
@@ -198,13 +145,6 @@ class LLM4CDSR(SequentialRecommender):
         x = self.adapter(self.llm_table[picks[0][0][both]])
         y = self.adapter(self.llm_table[picks[1][0][both]])
         return soft_contrastive(x, y, self.tau)
-
-    def calculate_loss(self, interaction):
-        """RecBole's interface: one target per sample, after the last position of its sequence."""
-        seq, length = interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN]
-        targets = torch.zeros_like(seq)
-        targets[torch.arange(len(seq)), length - 1] = interaction[self.POS_ITEM_ID]
-        return self.full_sequence_loss(seq, targets, users=interaction[self.USER_ID])
 
     # -- prediction -------------------------------------------------------------------------
     def last_states(self, item_seq, item_seq_len):

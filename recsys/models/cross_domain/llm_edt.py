@@ -27,21 +27,15 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
-from recbole.model.abstract_recommender import SequentialRecommender
-from recbole.utils import InputType
 from torch import nn
 
-from recsys.models.cross_domain.llm4cdsr import ProfileAdapter, needed_inputs
+from recsys.models.cross_domain.base import CrossDomainSequential
 from recsys.models.cross_domain.threads import (
-    DomainNegatives,
     ThreadEncoder,
     attention_allowed,
     bce,
-    check_domains,
     domain_mask,
-    id_residual_rows,
 )
 from recsys.models.registry import register_model
 
@@ -75,31 +69,18 @@ class BottleneckAdapter(nn.Module):
 
 @register_model("LLM-EDT", "cross_domain", needs=NEEDS, full_sequence=True,
                 description="LLM-enhanced cross-domain sequential recommender, augmenter + dual-phase training (SIGIR 2026)")
-class LLMEDT(SequentialRecommender):
-    input_type = InputType.POINTWISE
+class LLMEDT(CrossDomainSequential):
     CONFIG_DEFAULTS = DEFAULTS
+    NAME = "LLM-EDT"
     INPUT_DEFAULTS = {"profile_kind": "domain"}  # the paper's domain-aware profiles
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
-        needed_inputs(config, "LLM-EDT")
         d = self.d = int(get(config, "hidden_size"))
         self.beta, self.tau = float(get(config, "beta")), float(get(config, "tau"))
         self.causal = bool(get(config, "causal"))
         self.loss_type = "BCE"
-        text = np.asarray(config["item_text_embeddings"], dtype=np.float32)
-        if len(text) != self.n_items:
-            raise ValueError(f"LLM-EDT: item_text_embeddings has {len(text)} rows, the dataset has {self.n_items} "
-                             "item ids (including padding 0): align it with the dataset")
-        codes = check_domains(config["item_domains"], self.n_items, "LLM-EDT")
-        has_text = np.asarray(config["item_has_text"] if config["item_has_text"] is not None
-                              else np.abs(text).sum(1) > 0, dtype=bool)
-        self.register_buffer("item_domain", torch.from_numpy(codes))
-        self.register_buffer("llm_table", torch.from_numpy(text))
-        self.register_buffer("id_rows", torch.from_numpy(id_residual_rows(has_text, str(get(config, "id_residual")))))
-        width = text.shape[1]
-        self.adapter = nn.Sequential(nn.Linear(width, max(width // 2, d)), nn.Linear(max(width // 2, d), d))
-        self.item_embedding = nn.Embedding(self.n_items, d, padding_idx=0)  # ID residual
+        self.text_inputs(config, d, str(get(config, "id_residual")))
         dropout, attn = float(get(config, "hidden_dropout_prob")), float(get(config, "attn_dropout_prob"))
         self.mixed_position = nn.Embedding(self.max_seq_length, d)
         self.backbone = ThreadEncoder(d, int(get(config, "n_layers")), int(get(config, "n_heads")),
@@ -109,12 +90,7 @@ class LLMEDT(SequentialRecommender):
         k = int(get(config, "adapter_size"))
         self.domain_adapter = nn.ModuleList(BottleneckAdapter(d, k, float(get(config, "adapter_dropout")))
                                             for _ in range(2))
-        self.profile = None
-        if config["user_profile_embeddings"] is not None:
-            self.profile = ProfileAdapter(config["user_profile_embeddings"], d)
-        elif self.beta > 0:
-            raise ValueError("LLM-EDT: beta > 0 needs user_profile_embeddings (set beta = 0 to train without profiles)")
-        self.negatives = DomainNegatives(codes)
+        self.profile_inputs(config, d, self.beta)
         std = float(get(config, "initializer_range"))
         for emb in (self.item_embedding, self.mixed_position, *self.domain_position):
             nn.init.normal_(emb.weight, std=std)
@@ -150,11 +126,7 @@ class LLMEDT(SequentialRecommender):
                  "weight_decay": 0.01, "clip_grad_norm": 0.1, "scheduler": "plateau:0.5:5", "trainable": DOMAIN_PARAMS}]
 
     # -- representations --------------------------------------------------------------------
-    def items(self, items: torch.Tensor | None = None) -> torch.Tensor:
-        """Item vectors E: adapter(LLM embedding) + ID residual (all items, or ``items``)."""
-        if items is None:
-            return self.adapter(self.llm_table) + self.item_embedding.weight * self.id_rows[:, None]
-        return self.adapter(self.llm_table[items]) + self.item_embedding(items) * self.id_rows[items, None]
+    items = CrossDomainSequential.adapted_items  # item vectors E, shared by both phases
 
     def encode_global(self, item_seq: torch.Tensor) -> torch.Tensor:
         real = item_seq > 0
@@ -195,12 +167,6 @@ class LLMEDT(SequentialRecommender):
             state = (h_dom[0][rows, last] + h_dom[1][rows, last]) / 2
             loss = loss + self.beta * self.profile.loss(users, state, self.tau)
         return loss
-
-    def calculate_loss(self, interaction):
-        seq, length = interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN]
-        targets = torch.zeros_like(seq)
-        targets[torch.arange(len(seq)), length - 1] = interaction[self.POS_ITEM_ID]
-        return self.full_sequence_loss(seq, targets, users=interaction[self.USER_ID])
 
     # -- prediction -------------------------------------------------------------------------
     def last_states(self, item_seq, item_seq_len):
