@@ -81,6 +81,28 @@ def cmd_data_describe(args) -> int:
     return 0
 
 
+def cmd_data_ood_split(args) -> int:
+    from recsys.data import prepare
+    from recsys.data.ood import ood_recipe, shift_report
+    from recsys.data.recipe import find_recipe
+
+    path = ood_recipe(find_recipe(_dataset_arg(args)), args.shift, args.out, args.ood, args.valid, args.test,
+                      args.seed)
+    print(f"wrote {path}")
+    ds = prepare(path, args.data_dir, download=args.download)
+    report = shift_report(ds.interactions)
+    if args.json:
+        print(json.dumps({"recipe": str(path), "prepared": str(ds.path), "splits": report}, indent=2, default=str))
+        return 0
+    print(f"{ds.name}: {ds.describe()['users']:,} users, {ds.describe()['items']:,} items -> {ds.path}")
+    print(f"  {'split':<9} {'rows':>9} {'users':>7}  mean training popularity of its items")
+    for name, row in report.items():
+        print(f"  {name:<9} {row['rows']:>9,} {row['users']:>7,}  {row['mean_train_popularity']:.1f}")
+    print(f"use it with --recipe {path} (or `recsys train --dataset {path} ...`); "
+          "test_ood is evaluated beside the IID test")
+    return 0
+
+
 def cmd_doctor(args) -> int:
     from recsys.doctor import report
 
@@ -413,6 +435,20 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--export-atomic", action="store_true", help="also write RecBole atomic files")
         else:
             p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = dsub.add_parser("ood-split", help="derive a recipe with an IID split plus a shifted test_ood split")
+    p.add_argument("name", nargs="?", help="a shipped dataset name (see `recsys data list`)")
+    p.add_argument("--recipe", help="a recipe TOML file instead of a shipped name")
+    p.add_argument("--shift", required=True, choices=("popularity", "temporal"),
+                   help="popularity: OOD items drawn inversely to popularity; temporal: each user's latest share")
+    p.add_argument("--ood", type=float, default=0.2, help="share of interactions in test_ood (default 0.2)")
+    p.add_argument("--valid", type=float, default=0.1, help="share of the rest for IID validation (default 0.1)")
+    p.add_argument("--test", type=float, default=0.2, help="share of the rest for the IID test (default 0.2)")
+    p.add_argument("--seed", type=int, default=2024)
+    p.add_argument("--out", default=".", help="folder for the derived recipe (default: the current folder)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_data_dir(p)
+    p.set_defaults(func=cmd_data_ood_split)
 
     p = sub.add_parser("doctor", help="versions, compatibility patches, threads, data folder")
     p.add_argument("--data-dir")

@@ -144,6 +144,11 @@ def _split(df: pl.DataFrame, spec: dict) -> pl.DataFrame:
         return df
     if method == "leave_one_out":
         return splits.leave_one_out(df, spec.get("order_by", "auto"))
+    if method == "ood":  # an IID split plus a shifted test_ood split (recsys.data.ood)
+        from recsys.data.ood import ood_split
+
+        return ood_split(df, spec.get("shift", "popularity"), spec.get("ood", 0.2), spec.get("valid", 0.1),
+                         spec.get("test", 0.2), spec.get("seed", 2024))
     if method == "temporal":
         return splits.temporal(df, spec.get("valid", 0.1), spec.get("test", 0.1))
     return splits.ratio(df, spec.get("valid", 0.1), spec.get("test", 0.1), spec.get("seed", 2024),

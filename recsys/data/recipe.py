@@ -24,7 +24,7 @@ FILE_KEYS = {"path", "sha256", "url", "embedded", "note"}
 INTERACTION_KEYS = {"file", "format", "columns", "keep_extra", "constants", "on_bad_lines", "domain_offsets",
                     "item_map", "domains"}
 FILTER_KEYS = {"rating_min", "time_window", "dedup", "user_core", "item_core"}
-SPLIT_KEYS = {"method", "order_by", "valid", "test", "seed", "per_user", "files"}
+SPLIT_KEYS = {"method", "order_by", "valid", "test", "seed", "per_user", "files", "shift", "ood"}
 
 
 @dataclass
@@ -174,3 +174,40 @@ def find_recipe(name_or_path: str | Path) -> Recipe:
             f" Known datasets: {', '.join(known) or '(none)'}; or pass --recipe FILE."
         raise RecipeError(f"unknown dataset {name_or_path!r}", hint=hint.strip())
     return load_recipe_file(known[str(name_or_path)])
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)  # a JSON string is a valid TOML basic string
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    raise TypeError(f"cannot write {type(value).__name__} to a recipe")
+
+
+def _toml_key(key: str) -> str:
+    return key if key.replace("_", "").replace("-", "").isalnum() else json.dumps(key)
+
+
+def dump_recipe(raw: dict) -> str:
+    """A recipe dict as TOML (the subset recipes use: tables, arrays of tables, scalars, lists, inline tables)."""
+    lines = [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in raw.items() if not isinstance(v, (dict, list))
+             or (isinstance(v, list) and not any(isinstance(x, dict) for x in v))]
+    for key, value in raw.items():
+        if isinstance(value, dict):
+            nested = {k: v for k, v in value.items() if isinstance(v, dict) and key == "files"}
+            flat = {k: v for k, v in value.items() if k not in nested}
+            if flat:
+                lines += ["", f"[{_toml_key(key)}]"] + [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in flat.items()]
+            for sub, table in nested.items():
+                lines += ["", f"[{_toml_key(key)}.{_toml_key(sub)}]"]
+                lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in table.items()]
+        elif isinstance(value, list) and any(isinstance(x, dict) for x in value):
+            for table in value:
+                lines += ["", f"[[{_toml_key(key)}]]"] + [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in table.items()]
+    return "\n".join(lines) + "\n"

@@ -15,7 +15,7 @@ from recsys.data import schema as S
 from recsys.data.filters import time_keys
 from recsys.errors import DataError
 
-METHODS = ("leave_one_out", "temporal", "ratio", "given")
+METHODS = ("leave_one_out", "temporal", "ratio", "given", "ood")
 
 
 def leave_one_out(df: pl.DataFrame, order_by: str = "auto") -> pl.DataFrame:

@@ -25,7 +25,8 @@ _RECBOLE_PACKAGES = {
     "context": "recbole.model.context_aware_recommender",
 }
 #: Our model packages, imported on first registry use (each module calls ``register_model``).
-MODEL_PACKAGES: tuple[str, ...] = ("recsys.models.general", "recsys.models.sequential", "recsys.models.cross_domain")
+MODEL_PACKAGES: tuple[str, ...] = ("recsys.models.general", "recsys.models.sequential", "recsys.models.cross_domain",
+                                  "recsys.models.graph")
 
 #: Causal sequential models whose per-position outputs are valid next-item representations, so the
 #: one-sequence-per-user objective (loss at every position) applies to them unchanged.

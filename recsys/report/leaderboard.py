@@ -4,6 +4,9 @@ Every number comes from the results store. Significance: for each (dataset, mode
 the model's per-user metric (averaged over its seeds) is compared with the baseline's on the
 same users by a Wilcoxon signed-rank test (or a paired t-test); p-values are Holm-corrected
 over all comparisons of a dataset; ``significant`` means corrected p < alpha.
+
+A metric may name the test split it is read from: ``test_ood/ndcg@20`` is NDCG@20 on the
+``test_ood`` split (IID and OOD side by side); a plain ``ndcg@20`` reads ``test``.
 """
 
 from __future__ import annotations
@@ -22,9 +25,22 @@ COLUMNS = ["dataset", "model", "metric", "mean", "std", "seeds", "baseline", "p_
 DEFAULT_METRICS = ("ndcg@10", "recall@10", "mrr@10")
 
 
-def _user_means(store: ResultsStore, run_ids: list[str], metric: str, phase: str) -> pl.DataFrame:
+def split_phase(metric: str, default: str = "test") -> tuple[str, str]:
+    """``"test_ood/ndcg@20"`` -> ``("test_ood", "ndcg@20")``; ``"ndcg@20"`` -> ``(default, "ndcg@20")``."""
+    phase, sep, name = metric.rpartition("/")
+    return (phase, name) if sep else (default, metric)
+
+
+def metric_value(record: dict, metric: str, phase: str = "test") -> float | None:
+    """A run's summary value of a (possibly split-qualified) metric; None where the run lacks it."""
+    phase, name = split_phase(metric, phase)
+    return record["test"].get(phase, {}).get(name)
+
+
+def user_means(store: ResultsStore, run_ids: list[str], metric: str, phase: str = "test") -> pl.DataFrame:
     """Per-user metric averaged over seeds; a group metric (``ndcg@10|item:tail``) keeps that group's users."""
-    base, column, label = split_group_metric(metric)
+    phase, name = split_phase(metric, phase)
+    base, column, label = split_group_metric(name)
     frames = []
     for r in run_ids:
         frame = store.per_user(r, phase)
@@ -53,18 +69,18 @@ def leaderboard(store: ResultsStore, suite: str | None = None, baseline: str | N
         base = baseline if baseline in runs else None
         ds_rows = []
         # a group metric exists only where the dataset has that group (a domain, a history length)
-        present = [m for m in metrics if all(m in r["test"][phase] for rs in runs.values() for r in rs)]
+        present = [m for m in metrics if all(metric_value(r, m, phase) is not None for rs in runs.values() for r in rs)]
         for label, rs in sorted(runs.items()):
             ids = [r["run_id"] for r in sorted(rs, key=lambda r: r["seed"])]
             for metric in present:
-                values = np.array([r["test"][phase][metric] for r in rs])
+                values = np.array([metric_value(r, metric, phase) for r in rs])
                 row = {"dataset": dataset, "model": label, "metric": metric, "mean": float(values.mean()),
                        "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0, "seeds": len(values),
                        "baseline": base, "p_value": None, "significant": False, "p_raw": None,
                        "effect_size": None, "test": None, "run_ids": ",".join(ids)}
                 if base is not None and label != base:
-                    mine = _user_means(store, ids, metric, phase)
-                    theirs = _user_means(store, [r["run_id"] for r in runs[base]], metric, phase)
+                    mine = user_means(store, ids, metric, phase)
+                    theirs = user_means(store, [r["run_id"] for r in runs[base]], metric, phase)
                     both = mine.join(theirs, on="user_idx", suffix="_b")
                     res = tester(both[metric].to_numpy(), both[f"{metric}_b"].to_numpy())
                     row.update(p_raw=res.p_value, effect_size=res.effect_size, test=res.test)
@@ -154,7 +170,7 @@ def recompute_check(store: ResultsStore, csv: str | Path) -> list[str]:
         if missing:
             problems.append(f"{row['dataset']}/{row['model']}/{row['metric']}: runs not in the store: {missing}")
             continue
-        mean = float(np.mean([by_id[i]["test"]["test"][row["metric"]] for i in ids]))
+        mean = float(np.mean([metric_value(by_id[i], row["metric"]) for i in ids]))
         if abs(mean - row["mean"]) > 1e-12:
             problems.append(f"{row['dataset']}/{row['model']}/{row['metric']}: {row['mean']} != {mean}")
     return problems

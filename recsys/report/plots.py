@@ -9,6 +9,7 @@ import polars as pl
 
 from recsys.bench.store import ResultsStore
 from recsys.eval.stats import bootstrap_ci
+from recsys.report.leaderboard import metric_value, user_means
 
 
 def _plt():
@@ -20,13 +21,16 @@ def _plt():
     return plt
 
 
+def _file_safe(metric: str) -> str:
+    return metric.replace("@", "_at_").replace("/", "-").replace("|", "-").replace(":", "-")
+
+
 def metric_plot(store: ResultsStore, board: pl.DataFrame, dataset: str, metric: str, out: Path) -> Path:
     plt = _plt()
     rows = board.filter((pl.col("dataset") == dataset) & (pl.col("metric") == metric)).sort("mean")
     means, lows, highs = [], [], []
     for r in rows.iter_rows(named=True):
-        per_user = pl.concat([store.per_user(i).select("user_idx", metric) for i in r["run_ids"].split(",")])
-        vec = per_user.group_by("user_idx").agg(pl.col(metric).mean())[metric].to_numpy()
+        vec = user_means(store, r["run_ids"].split(","), metric)[metric].to_numpy()
         lo, hi = bootstrap_ci(vec, n_boot=500)
         means.append(r["mean"])
         lows.append(r["mean"] - lo)
@@ -37,7 +41,7 @@ def metric_plot(store: ResultsStore, board: pl.DataFrame, dataset: str, metric: 
     ax.set_xlabel(f"{metric} (mean over seeds; bars: 95% bootstrap CI over users)")
     ax.set_title(f"{dataset}: {metric}  (red: differs from the baseline)")
     fig.tight_layout()
-    path = out / f"{dataset}-{metric.replace('@', '_at_')}.png"
+    path = out / f"{dataset}-{_file_safe(metric)}.png"
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
@@ -50,14 +54,14 @@ def time_accuracy_plot(store: ResultsStore, dataset: str, metric: str, out: Path
     fig, ax = plt.subplots(figsize=(6, 4))
     for label in sorted({r["label"] for r in recs}):
         rs = [r for r in recs if r["label"] == label]
-        ax.scatter([r["wall_seconds"] for r in rs], [r["test"]["test"][metric] for r in rs], label=label)
+        ax.scatter([r["wall_seconds"] for r in rs], [metric_value(r, metric) for r in rs], label=label)
     ax.set_xscale("log")
     ax.set_xlabel("wall time per run (s, log scale)")
     ax.set_ylabel(metric)
     ax.set_title(f"{dataset}: time vs {metric} (one point per seed)")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    path = out / f"{dataset}-time-vs-{metric.replace('@', '_at_')}.png"
+    path = out / f"{dataset}-time-vs-{_file_safe(metric)}.png"
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path

@@ -1,0 +1,3 @@
+"""Graph recommenders of ours (each module registers its model)."""
+
+from recsys.models.graph import drgo  # noqa: F401  (registers)

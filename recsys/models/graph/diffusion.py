@@ -1,0 +1,66 @@
+"""A latent diffusion denoiser for embeddings (DiffRec-style, used by DRGO).
+
+Forward process with a linear-variance schedule (betas = noise_scale * linspace(noise_min,
+noise_max)); one uniform timestep per sample; an MLP on [x_t ; sinusoidal time embedding]
+predicts x_0; the loss is the MSE re-weighted by SNR(t-1) - SNR(t) (weight 1 at t = 0), as in
+DiffRec. Because those weights span orders of magnitude, they are divided by their mean over
+the schedule so that the diffusion term stays on the scale of the ranking loss (our choice;
+the ordering of the weights is unchanged). Denoising runs the reverse-process means from a
+small step without added noise.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+def time_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
+    half = dim // 2
+    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, dtype=torch.float32) / half)
+    angles = t.float()[:, None] * freqs[None]
+    return torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1)
+
+
+class LatentDiffusion(nn.Module):
+    def __init__(self, dim: int, steps: int = 100, noise_scale: float = 0.1, noise_min: float = 1e-4,
+                 noise_max: float = 0.02, time_dim: int = 16, hidden: int = 64, denoise_from: int = 5):
+        super().__init__()
+        if not 1 <= denoise_from <= steps:
+            raise ValueError(f"denoise_from must be in 1..steps ({steps}), got {denoise_from}")
+        self.steps, self.time_dim, self.denoise_from = steps, time_dim, denoise_from
+        betas = noise_scale * torch.linspace(noise_min, noise_max, steps, dtype=torch.float64)
+        alpha_bar = torch.cumprod(1.0 - betas, 0)
+        prev = torch.cat([torch.ones(1, dtype=torch.float64), alpha_bar[:-1]])
+        snr = alpha_bar / (1.0 - alpha_bar)
+        weight = torch.cat([torch.ones(1, dtype=torch.float64), snr[:-1] - snr[1:]])
+        for name, value in {
+            "alpha_bar": alpha_bar, "sqrt_alpha_bar": alpha_bar.sqrt(), "sqrt_one_minus": (1 - alpha_bar).sqrt(),
+            # posterior q(x_{t-1} | x_t, x_0) mean coefficients
+            "coef_x0": betas * prev.sqrt() / (1 - alpha_bar),
+            "coef_xt": (1 - prev) * (1 - betas).sqrt() / (1 - alpha_bar),
+            "loss_weight": weight / weight.mean(),
+        }.items():
+            self.register_buffer(name, value.float(), persistent=False)
+        self.net = nn.Sequential(nn.Linear(dim + time_dim, hidden), nn.Tanh(), nn.Linear(hidden, dim))
+
+    def predict_x0(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([x_t, time_embedding(t, self.time_dim)], dim=-1))
+
+    def loss(self, x0: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Re-weighted x_0-prediction loss at one uniform timestep per row of ``x0``."""
+        t = torch.randint(0, self.steps, (len(x0),), generator=generator)
+        noise = torch.randn(x0.shape, generator=generator)
+        x_t = self.sqrt_alpha_bar[t, None] * x0 + self.sqrt_one_minus[t, None] * noise
+        err = (self.predict_x0(x_t, t) - x0).pow(2).mean(-1)
+        return (self.loss_weight[t] * err).mean()
+
+    def denoise(self, x: torch.Tensor) -> torch.Tensor:
+        """Reverse-process means from step ``denoise_from`` down to 0, starting at ``x`` itself, no noise."""
+        for step in range(self.denoise_from - 1, -1, -1):
+            t = torch.full((len(x),), step, dtype=torch.long)
+            x0 = self.predict_x0(x, t)
+            x = x0 if step == 0 else self.coef_x0[step] * x0 + self.coef_xt[step] * x
+        return x

@@ -1,0 +1,85 @@
+"""Group distributionally robust training pieces used by DRGO.
+
+- ``user_groups``: k-means (k-means++ start, Lloyd) on a truncated SVD of the training
+  user x item matrix, so the groups are collaborative, not arbitrary.
+- ``GroupWeights``: the adversary's weights over groups, updated by exponentiated gradient on
+  smoothed per-group losses with an entropy regulariser on the weights themselves (the paper's
+  point: without it the worst case piles onto a few, often noisy, groups). The fixed point of
+  the update is softmax(smoothed loss / entropy_weight).
+- ``sinkhorn_cost``: entropic optimal transport between two point clouds; the plan is computed
+  without gradients and the cost <P, C> is differentiated through C only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from scipy.sparse.linalg import svds
+
+
+def user_groups(inter: sp.spmatrix, k: int = 5, rank: int = 16, seed: int = 0, iterations: int = 50) -> np.ndarray:
+    """A group id per user row of ``inter`` (users without interactions get group 0)."""
+    r = sp.csr_matrix(inter, dtype=np.float64)
+    active = np.flatnonzero(np.diff(r.indptr) > 0)
+    groups = np.zeros(r.shape[0], dtype=np.int64)
+    if len(active) <= k:
+        groups[active] = np.arange(len(active))
+        return groups
+    rank = max(1, min(rank, min(r.shape) - 1))
+    rng = np.random.default_rng(seed)
+    u, s, _ = svds(r[active], k=rank, v0=rng.random(min(r[active].shape)))
+    x = u * s
+    x /= np.linalg.norm(x, axis=1, keepdims=True).clip(min=1e-12)
+    centres = [x[rng.integers(len(x))]]
+    for _ in range(1, k):  # k-means++
+        d = np.min([((x - c) ** 2).sum(1) for c in centres], axis=0)
+        centres.append(x[rng.choice(len(x), p=d / d.sum())] if d.sum() > 0 else x[rng.integers(len(x))])
+    c = np.array(centres)
+    for _ in range(iterations):
+        label = ((x[:, None, :] - c[None]) ** 2).sum(-1).argmin(1)
+        new = np.array([x[label == j].mean(0) if (label == j).any() else c[j] for j in range(k)])
+        if np.allclose(new, c):
+            break
+        c = new
+    groups[active] = ((x[:, None, :] - c[None]) ** 2).sum(-1).argmin(1)
+    return groups
+
+
+class GroupWeights(torch.nn.Module):
+    """w_g <- w_g^(1 - eta * lam) * exp(eta * smoothed L_g), normalised (mirror ascent on sum w L + lam H(w))."""
+
+    def __init__(self, k: int, step_size: float = 1e-3, entropy_weight: float = 0.1, smoothing: float = 0.1):
+        super().__init__()
+        self.step_size, self.entropy_weight, self.smoothing = step_size, entropy_weight, smoothing
+        self.register_buffer("weights", torch.full((k,), 1.0 / k))
+        self.register_buffer("smoothed", torch.zeros(k))
+        self.register_buffer("seen", torch.zeros(k, dtype=torch.bool))
+
+    def update(self, losses: torch.Tensor, present: torch.Tensor) -> None:
+        losses = losses.detach()
+        first = present & ~self.seen
+        self.smoothed[first] = losses[first]
+        later = present & self.seen
+        self.smoothed[later] += self.smoothing * (losses[later] - self.smoothed[later])
+        self.seen |= present
+        log_w = (1 - self.step_size * self.entropy_weight) * self.weights.log() + self.step_size * self.smoothed
+        self.weights.copy_(torch.softmax(log_w, 0))
+
+    def entropy(self) -> float:
+        return float(-(self.weights * self.weights.log()).sum())
+
+
+def sinkhorn_cost(x: torch.Tensor, y: torch.Tensor, epsilon: float = 0.05, iterations: int = 50) -> torch.Tensor:
+    """Entropic OT cost between uniform clouds ``x`` [n, d] and ``y`` [m, d] with cost 1 - cosine."""
+    cost = 1.0 - torch.nn.functional.normalize(x, dim=-1) @ torch.nn.functional.normalize(y, dim=-1).T
+    with torch.no_grad():
+        log_a = torch.full((len(x),), -np.log(len(x)))
+        log_b = torch.full((len(y),), -np.log(len(y)))
+        f, g = torch.zeros(len(x)), torch.zeros(len(y))
+        k = -cost.detach() / epsilon
+        for _ in range(iterations):
+            f = log_a - torch.logsumexp(k + g[None, :], dim=1)
+            g = log_b - torch.logsumexp(k + f[:, None], dim=0)
+        plan = torch.exp(k + f[:, None] + g[None, :])
+    return (plan * cost).sum()

@@ -1,0 +1,1 @@
+"""Shared layers: pieces several models build on, with no knowledge of datasets."""
