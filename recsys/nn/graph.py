@@ -20,14 +20,15 @@ def bipartite_adjacency(inter: sp.spmatrix) -> sp.csr_matrix:
 
 
 def normalized_adjacency(inter: sp.spmatrix) -> torch.Tensor:
-    """D^-1/2 A D^-1/2 of the bipartite graph as a torch sparse CSR tensor; isolated nodes stay 0."""
+    """D^-1/2 A D^-1/2 of the bipartite graph as a coalesced torch sparse tensor; isolated nodes stay 0."""
     a = bipartite_adjacency(inter).tocoo()
     degree = np.asarray(a.sum(axis=1)).ravel()
     inv_sqrt = np.zeros_like(degree)
     inv_sqrt[degree > 0] = degree[degree > 0] ** -0.5
     values = inv_sqrt[a.row] * a.data * inv_sqrt[a.col]
     indices = torch.from_numpy(np.vstack([a.row, a.col]).astype(np.int64))
-    return torch.sparse_coo_tensor(indices, torch.from_numpy(values.astype(np.float32)), a.shape).coalesce().to_sparse_csr()
+    return torch.sparse_coo_tensor(indices, torch.from_numpy(values.astype(np.float32)), a.shape,
+                                   check_invariants=False).coalesce()
 
 
 def propagate(adj: torch.Tensor, embeddings: torch.Tensor, layers: int) -> torch.Tensor:
