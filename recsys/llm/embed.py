@@ -15,6 +15,17 @@ from recsys.llm.templates import ItemTemplate
 log = logging.getLogger(__name__)
 
 
+def embed_texts(encoder: TextEncoder, texts: list[str], batch: int = 256) -> np.ndarray:
+    """Free texts (profiles, generated descriptions) -> [n, d] float32, through the vector cache."""
+    cache = VectorCache(f"{encoder.name}-{encoder.weights[:16]}")
+    keys = [cache_key(backend=encoder.name, model=encoder.model, weights=encoder.weights, text=t) for t in texts]
+    todo = sorted({k: i for i, k in enumerate(keys) if k not in cache}.values())
+    for start in range(0, len(todo), batch):
+        chunk = todo[start: start + batch]
+        cache.put([keys[i] for i in chunk], np.asarray(encoder.encode([texts[i] for i in chunk]), dtype=np.float32))
+    return cache.get_many(keys) if keys else np.zeros((0, 0), dtype=np.float32)
+
+
 def embed_items(ds: PreparedDataset, encoder: TextEncoder, template: ItemTemplate | None = None,
                 limit: int | None = None, batch: int = 256, progress: bool = True) -> tuple[np.ndarray, dict]:
     """Embed every item with text; returns ([n_items + 1, d] float32, meta). Row 0 and text-less items are 0."""

@@ -34,7 +34,8 @@ from recsys.errors import RecsysError
 INPUT_KEYS = {"text_encoder": "minilm", "sid_levels": 4, "sid_codes": 128,
               "profile_generator": "keywords", "profile_kind": "hierarchical", "profile_clusters": 10,
               "profile_items": 50, "augment": True, "augment_generator": "none", "augment_per_user": 3,
-              "augment_min_share": 0.8, "augment_pool": 20, "augment_min_similarity": 0.3}
+              "augment_min_share": 0.8, "augment_pool": 20, "augment_min_similarity": 0.3,
+              "hard_negative_generator": "none"}
 
 
 class MissingModelInput(RecsysError):
@@ -95,7 +96,7 @@ def model_inputs(needs: tuple[str, ...], ds: PreparedDataset, tensors: DatasetTe
         out["item_text_embeddings"] = embeddings
         if "item_has_text" in needs:
             out["item_has_text"] = has_text
-    elif {"item_text_embeddings", "item_sids"} & set(needs):
+    elif {"item_text_embeddings", "item_sids", "hard_negative_pairs"} & set(needs):
         embeddings, embed_meta = text_embeddings(ds, cfg["text_encoder"])
         metas.append(embed_meta)
         if "item_text_embeddings" in needs:
@@ -109,15 +110,39 @@ def model_inputs(needs: tuple[str, ...], ds: PreparedDataset, tensors: DatasetTe
     if "user_profile_embeddings" in needs:
         out["user_profile_embeddings"], profile_meta = profile_embeddings(ds, cfg, embeddings)
         metas.append(profile_meta)
+    if "hard_negative_pairs" in needs:
+        out["hard_negative_pairs"], out["hard_negative_vectors"], hn_meta = hard_negative_inputs(ds, cfg, embeddings)
+        metas.append(hn_meta)
     unknown = set(needs) - set(out) - {"training_augmentation"}
     if unknown:
         raise MissingModelInput(f"no builder for model input(s) {sorted(unknown)}")
     return out, metas
 
 
+def hard_negative_inputs(ds: PreparedDataset, cfg: dict, embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict]:
+    """([n, 3] (user_idx, item_idx, negative item), [n, D] hard-negative vectors, meta) of the training pairs."""
+    from recsys.data import schema as S
+    from recsys.llm.hard_negatives import FALLBACK, build_hard_negatives, load_hard_negatives
+
+    spec = str(cfg["hard_negative_generator"])
+    generator = encoder = None
+    if spec not in ("none", FALLBACK):
+        from recsys.llm.encoders import make_encoder
+        from recsys.llm.generators import make_generator
+
+        generator, encoder = make_generator(spec), make_encoder(str(cfg["text_encoder"]))
+    label = generator.name if generator is not None else FALLBACK
+    saved = load_hard_negatives(ds, label)
+    frame, vectors, meta = saved if saved is not None else build_hard_negatives(ds, embeddings, generator, encoder,
+                                                                              progress=False)
+    pairs = np.stack([frame[S.USER_IDX].to_numpy(), frame[S.ITEM_IDX].to_numpy(),
+                      frame["negative_item"].to_numpy()], axis=1)
+    return pairs, np.asarray(vectors, dtype=np.float32), {"artefact": f"hard-negatives-{label}", **meta}
+
+
 def align_to_recbole(recbole_dataset, ds: PreparedDataset, arrays: dict) -> dict:
     """Re-index arrays indexed by our ``item_idx`` (or ``user_idx``, keys ``user_*``) to a RecBole dataset's
-    internal ids."""
+    internal ids; ``hard_negative_pairs`` hold ids themselves (user, item, item) and are re-mapped."""
     from recsys.data import schema as S
 
     tokens = recbole_dataset.field2id_token[recbole_dataset.iid_field]  # internal id -> token ([PAD] at 0)
@@ -127,8 +152,24 @@ def align_to_recbole(recbole_dataset, ds: PreparedDataset, arrays: dict) -> dict
     u_lookup = dict(zip(ds.users[S.USER].cast(str).to_list(), ds.users[S.USER_IDX].to_list()))
     users = np.array([0] + [u_lookup[str(t)] for t in u_tokens[1:]], dtype=np.int64)
     out = {}
+    pair_rows = None
+    if "hard_negative_pairs" in arrays:
+        to_item = np.zeros(int(ours.max()) + 1, dtype=np.int64)
+        to_item[ours] = np.arange(len(ours))
+        to_user = np.zeros(int(users.max()) + 1, dtype=np.int64)
+        to_user[users] = np.arange(len(users))
+        p = np.asarray(arrays["hard_negative_pairs"])
+        pair_rows = (p[:, 0] <= users.max()) & (p[:, 1] <= ours.max())
+        p = p[pair_rows]
+        mapped = np.stack([to_user[p[:, 0]], to_item[p[:, 1]], to_item[np.minimum(p[:, 2], ours.max())]], axis=1)
+        pair_rows = np.flatnonzero(pair_rows)[(mapped[:, 0] > 0) & (mapped[:, 1] > 0)]
     for key, value in arrays.items():
-        if key.startswith("user_"):  # user-indexed arrays (profiles) follow RecBole's user ids
+        if key == "hard_negative_pairs":
+            p = np.asarray(value)[pair_rows]
+            out[key] = np.stack([to_user[p[:, 0]], to_item[p[:, 1]], to_item[np.minimum(p[:, 2], ours.max())]], 1)
+        elif key == "hard_negative_vectors":
+            out[key] = np.asarray(value)[pair_rows]
+        elif key.startswith("user_"):  # user-indexed arrays (profiles) follow RecBole's user ids
             out[key] = np.asarray(value)[users]
         elif hasattr(value, "tocsr"):
             out[key] = value.tocsr()[ours][:, ours]
@@ -165,7 +206,7 @@ def profile_embeddings(ds: PreparedDataset, cfg: dict, item_embeddings: np.ndarr
     import polars as pl
 
     from recsys.data import schema as S
-    from recsys.llm.cache import VectorCache, cache_key
+    from recsys.llm.embed import embed_texts
     from recsys.llm.encoders import make_encoder
     from recsys.llm.generators import make_generator
     from recsys.llm.profiles import build_profiles
@@ -188,14 +229,7 @@ def profile_embeddings(ds: PreparedDataset, cfg: dict, item_embeddings: np.ndarr
                                      progress=False)
         meta = {"artefact": name, **meta}
     enc = make_encoder(str(cfg["text_encoder"]))
-    cache = VectorCache(f"{enc.name}-{enc.weights[:16]}")
-    texts = frame["profile"].to_list()
-    keys = [cache_key(backend=enc.name, model=enc.model, weights=enc.weights, text=t) for t in texts]
-    todo = sorted({k: i for i, k in enumerate(keys) if k not in cache}.values())
-    for start in range(0, len(todo), 256):
-        chunk = todo[start: start + 256]
-        cache.put([keys[i] for i in chunk], np.asarray(enc.encode([texts[i] for i in chunk]), dtype=np.float32))
-    vectors = cache.get_many(keys)
+    vectors = embed_texts(enc, frame["profile"].to_list())
     n_users = int(ds.users[S.USER_IDX].max())
     out = np.zeros((n_users + 1, vectors.shape[1]), dtype=np.float32)
     out[frame[S.USER_IDX].to_numpy()] = vectors

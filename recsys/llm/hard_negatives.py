@@ -1,0 +1,145 @@
+"""Semantic hard negatives for collaborative filtering (HNLMRec's LLM side).
+
+For each training pair (user, positive item) we want an item the user would plausibly be
+shown but not like: close to the positive in meaning, outside the user's history.
+
+- **LLM** (a real generator backend, cached like every LLM output): the prompt gives the user's
+  recent training items and the positive; the model describes one item of the catalogue the
+  user would *not* like. The description is embedded with the text encoder (that vector is the
+  hard negative), and mapped to its nearest catalogue item outside the user's training items.
+- **nearest-text** (the named non-LLM fallback): the catalogue item nearest to the positive by
+  text embedding that the user never interacted with in training; its text embedding is the
+  hard negative. Results made with it are labelled ``nearest-text``, never as LLM output.
+
+Only the training split is read. Output: one row per distinct training (user, item) pair with
+``negative_item`` (0 where none was found) and a float16 matrix of hard-negative vectors aligned
+with the rows, saved as the artefact ``hard-negatives-<backend>``.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import polars as pl
+
+from recsys.data import schema as S
+from recsys.data.prepare import PreparedDataset
+from recsys.data.tensors import ordered
+from recsys.llm.artefacts import artefact_dir, write_meta
+
+FALLBACK = "nearest-text"
+SYSTEM = "You help a recommender system find items a user would not like. Answer with one short item description."
+PROMPT = ("A user interacted with these items, oldest first:\n{history}\n\nThe user liked: {positive}\n\n"
+          "Describe one item, similar in kind to the liked one, that this user would NOT like. Answer with one "
+          "line in the style of a product title with its category, nothing else.")
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    norm = np.linalg.norm(x, axis=-1, keepdims=True)
+    return x / np.where(norm > 0, norm, 1.0)
+
+
+def _nearest_outside(scores: np.ndarray, history: np.ndarray, k: int) -> int:
+    """The best-scoring item not in ``history`` among the top ``k`` (0 if all are in it)."""
+    top = np.argpartition(-scores, min(k, len(scores) - 1))[:k]
+    top = top[np.argsort(-scores[top], kind="stable")]
+    top = top[scores[top] > -np.inf]
+    free = top[~np.isin(top, history)]
+    return int(free[0]) if len(free) else 0
+
+
+def build_hard_negatives(ds: PreparedDataset, embeddings: np.ndarray, generator=None, encoder=None,
+                         neighbours: int = 50, history_items: int = 10, limit: int | None = None,
+                         save: bool = True, progress: bool = True) -> tuple[pl.DataFrame, np.ndarray, dict]:
+    """(rows ``user_idx, item_idx, negative_item``, [rows, D] float16 vectors, meta).
+
+    ``embeddings``: [n_items + 1, D] item text embeddings (text-less rows 0; such items are never
+    picked). With a ``generator``, ``encoder`` embeds its descriptions (the same encoder as
+    ``embeddings``, so both live in one space). ``limit``: the first N pairs only (trying a backend).
+    """
+    if generator is not None and encoder is None:
+        raise ValueError("an LLM generator needs the text encoder that embeds its descriptions")
+    emb = np.asarray(embeddings, dtype=np.float32)
+    unit = _unit(emb)
+    has_text = np.abs(emb).sum(1) > 0
+    has_text[0] = False
+    train = ordered(ds.split(S.TRAIN)).group_by(S.USER_IDX, maintain_order=True).agg(pl.col(S.ITEM_IDX))
+    users, seqs = train[S.USER_IDX].to_list(), [np.asarray(s, dtype=np.int64) for s in train[S.ITEM_IDX].to_list()]
+    pairs = [(u, int(i), seq) for u, seq in zip(users, seqs) for i in dict.fromkeys(seq.tolist())]
+    if limit is not None:
+        pairs = pairs[:limit]
+    label = generator.name if generator is not None else FALLBACK
+    vectors = np.zeros((len(pairs), emb.shape[1]), dtype=np.float32)
+    negative = np.zeros(len(pairs), dtype=np.int64)
+    mask_text = np.where(has_text, 0.0, -np.inf)
+    if generator is None:
+        # the nearest items of each positive, once per item; a user's history is skipped per pair
+        items = sorted({i for _, i, _ in pairs if has_text[i]})
+        near = {}
+        for start in range(0, len(items), 1024):
+            chunk = np.asarray(items[start: start + 1024])
+            sims = unit[chunk] @ unit.T + mask_text[None, :]
+            sims[np.arange(len(chunk)), chunk] = -np.inf
+            k = min(neighbours, sims.shape[1] - 1)
+            top = np.argpartition(-sims, k, axis=1)[:, :k]
+            order = np.argsort(-np.take_along_axis(sims, top, 1), axis=1, kind="stable")
+            for row, item in enumerate(chunk):
+                cand = top[row][order[row]]
+                near[int(item)] = cand[np.isfinite(sims[row, cand])]
+        for n, (_, item, seq) in enumerate(pairs):
+            cand = near.get(item)
+            if cand is None:
+                continue
+            free = cand[~np.isin(cand, seq)]
+            if len(free):
+                negative[n] = int(free[0])
+                vectors[n] = emb[negative[n]]
+    else:
+        from recsys.llm.embed import embed_texts
+        from recsys.llm.profiles import CachedGeneration
+        from recsys.llm.templates import ItemTemplate
+
+        texts = dict(zip(ds.items.sort(S.ITEM_IDX)[S.ITEM_IDX].to_list(),
+                         ItemTemplate.for_dataset(ds).render(ds.items.sort(S.ITEM_IDX))))
+        prompts = []
+        for user, item, seq in pairs:
+            before = seq[: int(np.flatnonzero(seq == item)[0])][-history_items:]
+            prompts.append(PROMPT.format(history="\n".join(f"- {texts.get(int(i)) or '(item without text)'}"
+                                                           for i in before) or "- (none)",
+                                         positive=texts.get(item) or "(item without text)"))
+        gen = CachedGeneration(ds, generator, max_tokens=48, seed=0, flush_every=50, progress=progress,
+                               system=SYSTEM, namespace="hard-negatives")
+        answers = gen.run(prompts, [p[0] for p in pairs], "hard negatives")
+        vectors = embed_texts(encoder, [a.strip() or "(empty)" for a in answers])
+        q = _unit(vectors)
+        for n, (_, _, seq) in enumerate(pairs):
+            negative[n] = _nearest_outside(unit @ q[n] + mask_text, seq, neighbours + len(seq))
+    frame = pl.DataFrame({S.USER_IDX: [p[0] for p in pairs], S.ITEM_IDX: [p[1] for p in pairs],
+                          "negative_item": negative}, schema={S.USER_IDX: pl.Int64, S.ITEM_IDX: pl.Int64,
+                                                              "negative_item": pl.Int64})
+    found = negative > 0
+    meta = {"backend": label, "model": getattr(generator, "model", "cosine"),
+            "is_llm": bool(getattr(generator, "is_llm", False)), "pairs": len(pairs),
+            "with_negative": int(found.sum()), "neighbours": neighbours, "source_split": "train",
+            "mean_similarity_to_positive": float((unit[frame[S.ITEM_IDX].to_numpy()][found]
+                                                  * _unit(vectors)[found]).sum(1).mean()) if found.any() else 0.0,
+            "limit": limit}
+    vectors16 = vectors.astype(np.float16)
+    if save and limit is None:
+        name = f"hard-negatives-{label}"
+        base = artefact_dir(ds)
+        frame.write_parquet(base / f"{name}.parquet")
+        np.save(base / f"{name}.npy", vectors16, allow_pickle=False)
+        write_meta(ds, name, {**meta, "file": f"{name}.parquet", "vectors": f"{name}.npy"})
+    return frame, vectors16, meta
+
+
+def load_hard_negatives(ds: PreparedDataset, backend: str) -> tuple[pl.DataFrame, np.ndarray, dict] | None:
+    """A saved artefact, or None."""
+    base = artefact_dir(ds)
+    name = f"hard-negatives-{backend}"
+    paths = base / f"{name}.parquet", base / f"{name}.npy", base / f"{name}.json"
+    if not all(p.is_file() for p in paths):
+        return None
+    return pl.read_parquet(paths[0]), np.load(paths[1], allow_pickle=False), json.loads(paths[2].read_text())
