@@ -5,7 +5,10 @@ noise_max)); one uniform timestep per sample; an MLP on [x_t ; sinusoidal time e
 predicts x_0; the loss is the MSE re-weighted by SNR(t-1) - SNR(t) (weight 1 at t = 0), as in
 DiffRec. Because those weights span orders of magnitude, they are divided by their mean over
 the schedule so that the diffusion term stays on the scale of the ranking loss (our choice;
-the ordering of the weights is unchanged). Denoising runs the reverse-process means from a
+the ordering of the weights is unchanged). With ``residual`` (default) the MLP predicts the
+correction x_0 - x_t rather than x_0 itself: the same target, but the denoiser starts near the
+identity instead of squeezing every embedding through a tanh layer (our choice; DiffRec's MLP
+predicts x_0 directly, ``residual = False``). Denoising runs the reverse-process means from a
 small step without added noise.
 """
 
@@ -26,11 +29,12 @@ def time_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
 
 class LatentDiffusion(nn.Module):
     def __init__(self, dim: int, steps: int = 100, noise_scale: float = 0.1, noise_min: float = 1e-4,
-                 noise_max: float = 0.02, time_dim: int = 16, hidden: int = 64, denoise_from: int = 5):
+                 noise_max: float = 0.02, time_dim: int = 16, hidden: int = 64, denoise_from: int = 5,
+                 residual: bool = True):
         super().__init__()
         if not 1 <= denoise_from <= steps:
             raise ValueError(f"denoise_from must be in 1..steps ({steps}), got {denoise_from}")
-        self.steps, self.time_dim, self.denoise_from = steps, time_dim, denoise_from
+        self.steps, self.time_dim, self.denoise_from, self.residual = steps, time_dim, denoise_from, residual
         betas = noise_scale * torch.linspace(noise_min, noise_max, steps, dtype=torch.float64)
         alpha_bar = torch.cumprod(1.0 - betas, 0)
         prev = torch.cat([torch.ones(1, dtype=torch.float64), alpha_bar[:-1]])
@@ -47,7 +51,8 @@ class LatentDiffusion(nn.Module):
         self.net = nn.Sequential(nn.Linear(dim + time_dim, hidden), nn.Tanh(), nn.Linear(hidden, dim))
 
     def predict_x0(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        return self.net(torch.cat([x_t, time_embedding(t, self.time_dim)], dim=-1))
+        out = self.net(torch.cat([x_t, time_embedding(t, self.time_dim)], dim=-1))
+        return x_t + out if self.residual else out
 
     def loss(self, x0: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Re-weighted x_0-prediction loss at one uniform timestep per row of ``x0``."""

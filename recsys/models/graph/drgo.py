@@ -34,7 +34,7 @@ DEFAULTS = {
     "loss_smoothing": 0.1, "sinkhorn_weight": 0.01, "sinkhorn_epsilon": 0.05, "sinkhorn_sample": 256,
     "reference_fraction": 0.05, "centrality_sources": 256,
     "use_diffusion": True, "diffusion_steps": 100, "noise_scale": 0.1, "noise_min": 1e-4, "noise_max": 0.02,
-    "denoise_from": 5, "diffusion_weight": 1.0,
+    "denoise_from": 5, "diffusion_weight": 1.0, "residual_denoiser": True,
 }
 
 
@@ -73,7 +73,8 @@ class DRGO(GeneralRecommender):
             self.register_buffer("reference_nodes", torch.from_numpy(np.sort(ref)).long())
         self.diffusion = LatentDiffusion(dim, int(_get(config, "diffusion_steps")), float(_get(config, "noise_scale")),
                                          float(_get(config, "noise_min")), float(_get(config, "noise_max")),
-                                         denoise_from=int(_get(config, "denoise_from"))) if self.use_diffusion else None
+                                         denoise_from=int(_get(config, "denoise_from")),
+                                         residual=bool(_get(config, "residual_denoiser"))) if self.use_diffusion else None
         self._cache: tuple[torch.Tensor, torch.Tensor] | None = None
         self.last_terms: dict[str, float] = {}
 
