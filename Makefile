@@ -11,7 +11,7 @@ TORCH_VERSION ?= 2.13.0
 TORCH_PIP_ARGS ?=
 RECBOLE_VERSION ?= 1.2.1
 
-.PHONY: install demo test perf leaderboard bench-sequential clean
+.PHONY: install demo test perf leaderboard bench-sequential bench-cross-domain bench-ood bench-hard-negatives clean
 
 install: $(VENV)/.installed
 
@@ -40,11 +40,21 @@ perf: install
 leaderboard: install
 	$(VENV)/bin/recsys bench --suite quick --results leaderboard/results --quiet
 	$(VENV)/bin/recsys leaderboard --suite quick --results leaderboard/results --out leaderboard --latex
-	$(VENV)/bin/recsys leaderboard --suite sequential --results leaderboard/results --out leaderboard --latex
+	for s in sequential cross-domain ood hard-negatives; do \
+	  $(VENV)/bin/recsys leaderboard --suite $$s --results leaderboard/results --out leaderboard --latex; done
 
 # the sequential suite itself: hours on 2 CPU cores (resumable: finished cells are skipped)
 bench-sequential: install
 	$(VENV)/bin/recsys bench --suite sequential --results leaderboard/results --quiet
+
+bench-cross-domain: install
+	$(VENV)/bin/recsys bench --suite cross-domain --results leaderboard/results --quiet
+
+bench-ood: install
+	$(VENV)/bin/recsys bench --suite ood --results leaderboard/results --quiet
+
+bench-hard-negatives: install
+	$(VENV)/bin/recsys bench --suite hard-negatives --results leaderboard/results --quiet
 
 clean:
 	rm -rf $(VENV) build *.egg-info
