@@ -60,3 +60,15 @@ def test_doctor_reports_patches(capsys):
     assert code == 0 and d["status"]["ok"], d["status"]
     assert d["compute"]["anomaly detection"] is False
     assert "dok_update" in d["compat patches active"] and "weights_only_checkpoints" in d["compat patches active"]
+
+
+def test_ood_split_writes_a_recipe_and_reports_the_shift(capsys, tmp_path):
+    code, out, _ = run(capsys, "data", "ood-split", "ml-100k", "--shift", "popularity", "--out", str(tmp_path),
+                       "--json")
+    assert code == 0
+    report = json.loads(out[out.index("{"):])
+    assert report["recipe"] == str(tmp_path / "ml-100k-ood-popularity.toml")
+    s = report["splits"]
+    assert s["test_ood"]["mean_train_popularity"] < 0.6 * s["test"]["mean_train_popularity"]
+    code, _, err = run(capsys, "data", "ood-split", "drgo-food", "--shift", "temporal", "--out", str(tmp_path))
+    assert code != 0 and "split.method" in err

@@ -63,3 +63,32 @@ def test_latex_tables(tmp_path):
     tex = latex(board)
     assert "\\begin{tabular}" in tex and "\\textbf{" in tex and "$^\\dagger$" in tex
     assert tex.count("\\\\") == 3  # header + two models
+
+
+def test_split_qualified_metrics_read_their_own_split(tmp_path):
+    """``test_ood/ndcg@10`` reads the OOD split's summary and per-user values; ``ndcg@10`` reads ``test``."""
+    from recsys.bench.store import ResultsStore
+
+    store = ResultsStore(tmp_path / "results")
+    rng = np.random.default_rng(2)
+    iid, ood = rng.uniform(0, 0.2, 200), rng.uniform(0, 0.05, 200)
+    for model, gain_iid, gain_ood in (("Base", 0.0, 0.0), ("Robust", -0.001, 0.03)):
+        for seed in (1, 2):
+            a = np.clip(iid + gain_iid + rng.normal(scale=1e-3, size=200), 0, 1)
+            b = np.clip(ood + gain_ood + rng.normal(scale=1e-3, size=200), 0, 1)
+            record = {"run_id": f"{model}-{seed}", "suite": "o", "model": model, "label": model, "dataset": "d",
+                      "seed": seed, "status": "ok", "wall_seconds": 1.0,
+                      "test": {"test": {"ndcg@10": float(a.mean())}, "test_ood": {"ndcg@10": float(b.mean())}},
+                      "provenance": {"config_hash": "c", "dataset_fingerprint": "f", "git_commit": "g",
+                                     "tie_policy": "pessimistic", "llm_backends": {}}}
+            store.save(record, {"test": pl.DataFrame({"user_idx": np.arange(200), "ndcg@10": a}),
+                                "test_ood": pl.DataFrame({"user_idx": np.arange(200), "ndcg@10": b})})
+    csv, _ = write_leaderboard(store, tmp_path / "lb", "o", "Base", metrics=("ndcg@10", "test_ood/ndcg@10"))
+    board = pl.read_csv(csv)
+    robust = {r["metric"]: r for r in board.filter(pl.col("model") == "Robust").iter_rows(named=True)}
+    assert robust["test_ood/ndcg@10"]["mean"] > robust["ndcg@10"]["mean"] - 0.1  # read from test_ood
+    assert robust["test_ood/ndcg@10"]["mean"] == pytest.approx(float(np.mean(
+        [r["test"]["test_ood"]["ndcg@10"] for r in store.records() if r["model"] == "Robust"])))
+    assert robust["test_ood/ndcg@10"]["significant"] and robust["ndcg@10"]["p_value"] is not None
+    assert recompute_check(store, csv) == []
+    assert "test_ood/ndcg@10" in (tmp_path / "lb" / "o.md").read_text()
