@@ -13,12 +13,16 @@ user or item never occurs in training are dropped (they cannot be ranked fairly)
 
 from __future__ import annotations
 
+import copy
+from pathlib import Path
+
 import numpy as np
 import polars as pl
 
 from recsys.data import schema as S
 from recsys.data.filters import time_keys
-from recsys.errors import DataError
+from recsys.data.recipe import Recipe, dump_recipe, load_recipe_file
+from recsys.errors import DataError, RecipeError
 
 SHIFTS = ("popularity", "temporal")
 OOD = "test_ood"
@@ -76,20 +80,14 @@ def shift_report(df: pl.DataFrame) -> dict:
     return out
 
 
-def ood_recipe(base, shift: str, out_dir, ood: float = 0.2, valid: float = 0.1, test: float = 0.2,
-               seed: int = 2024):
+def ood_recipe(base: Recipe, shift: str, out_dir: str | Path, ood: float = 0.2, valid: float = 0.1, test: float = 0.2,
+               seed: int = 2024) -> Path:
     """Write ``<name>-ood-<shift>.toml`` to ``out_dir``: ``base`` (a ``Recipe``) with an OOD split.
 
     The derived recipe reads the same raw files with the same filters; only the split (and the
     task: OOD evaluation is for general recommenders) changes. Embedded files are referenced by
     absolute path so the new recipe works from any folder. Returns the written path.
     """
-    import copy
-    from pathlib import Path
-
-    from recsys.data.recipe import dump_recipe, load_recipe_file
-    from recsys.errors import RecipeError
-
     if base.split["method"] == "given":
         raise RecipeError("its split is given by files; an OOD split needs one interactions file to split "
                           "(datasets with given OOD files, such as drgo-food, already have test_ood)",

@@ -30,6 +30,7 @@ from recsys.data import schema as S
 from recsys.data.prepare import PreparedDataset
 from recsys.data.tensors import ordered
 from recsys.llm.artefacts import artefact_dir, write_meta
+from recsys.llm.embed import unit_rows
 
 FALLBACK = "nearest-text"
 SYSTEM = "You help a recommender system transfer a user's interests between product domains. Answer with numbers only."
@@ -37,11 +38,6 @@ PROMPT = ("A user interacted with these {src} items, oldest first:\n{history}\n\
           "Candidate {dst} items:\n{candidates}\n\n"
           "Which of the candidates would this user most plausibly interact with? Reply with up to {k} "
           "candidate numbers, most plausible first, separated by commas. Reply 'none' if none fits.")
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    norm = np.linalg.norm(x, axis=-1, keepdims=True)
-    return x / np.where(norm > 0, norm, 1.0)
 
 
 def parse_choice(text: str, n_candidates: int, k: int) -> list[int]:
@@ -73,7 +69,7 @@ def augment_training(ds: PreparedDataset, embeddings: np.ndarray, generator=None
         raise ValueError(f"{ds.name}: the augmenter needs two domains, found {domains}")
     code = np.full(len(embeddings), -1, dtype=np.int64)
     code[items[S.ITEM_IDX].to_numpy()] = [domains.index(d) if d in domains else -1 for d in items[S.DOMAIN].to_list()]
-    unit = _unit(np.asarray(embeddings, dtype=np.float32))
+    unit = unit_rows(np.asarray(embeddings, dtype=np.float32))
     has_text = np.abs(embeddings).sum(1) > 0
     has_text[0] = False
     pools = [np.flatnonzero((code == d) & has_text) for d in (0, 1)]
@@ -99,7 +95,7 @@ def augment_training(ds: PreparedDataset, embeddings: np.ndarray, generator=None
         evidence = seq[has_text[seq]]
         if not len(evidence):
             continue
-        profile = _unit(unit[evidence].mean(0))
+        profile = unit_rows(unit[evidence].mean(0))
         cand = pools[1 - major]
         cand = cand[~np.isin(cand, seq)]
         sims = unit[cand] @ profile

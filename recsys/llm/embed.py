@@ -15,6 +15,12 @@ from recsys.llm.templates import ItemTemplate
 log = logging.getLogger(__name__)
 
 
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit L2 norm (zero rows, e.g. items without text, stay zero)."""
+    norm = np.linalg.norm(x, axis=-1, keepdims=True)
+    return x / np.where(norm > 0, norm, 1.0)
+
+
 def embed_texts(encoder: TextEncoder, texts: list[str], batch: int = 256) -> np.ndarray:
     """Free texts (profiles, generated descriptions) -> [n, d] float32, through the vector cache."""
     cache = VectorCache(f"{encoder.name}-{encoder.weights[:16]}")

@@ -27,17 +27,13 @@ from recsys.data import schema as S
 from recsys.data.prepare import PreparedDataset
 from recsys.data.tensors import ordered
 from recsys.llm.artefacts import artefact_dir, write_meta
+from recsys.llm.embed import embed_texts, unit_rows
 
 FALLBACK = "nearest-text"
 SYSTEM = "You help a recommender system find items a user would not like. Answer with one short item description."
 PROMPT = ("A user interacted with these items, oldest first:\n{history}\n\nThe user liked: {positive}\n\n"
           "Describe one item, similar in kind to the liked one, that this user would NOT like. Answer with one "
           "line in the style of a product title with its category, nothing else.")
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    norm = np.linalg.norm(x, axis=-1, keepdims=True)
-    return x / np.where(norm > 0, norm, 1.0)
 
 
 def _nearest_outside(scores: np.ndarray, history: np.ndarray, k: int) -> int:
@@ -61,7 +57,7 @@ def build_hard_negatives(ds: PreparedDataset, embeddings: np.ndarray, generator=
     if generator is not None and encoder is None:
         raise ValueError("an LLM generator needs the text encoder that embeds its descriptions")
     emb = np.asarray(embeddings, dtype=np.float32)
-    unit = _unit(emb)
+    unit = unit_rows(emb)
     has_text = np.abs(emb).sum(1) > 0
     has_text[0] = False
     train = ordered(ds.split(S.TRAIN)).group_by(S.USER_IDX, maintain_order=True).agg(pl.col(S.ITEM_IDX))
@@ -96,7 +92,6 @@ def build_hard_negatives(ds: PreparedDataset, embeddings: np.ndarray, generator=
                 negative[n] = int(free[0])
                 vectors[n] = emb[negative[n]]
     else:
-        from recsys.llm.embed import embed_texts
         from recsys.llm.profiles import CachedGeneration
         from recsys.llm.templates import ItemTemplate
 
@@ -112,7 +107,7 @@ def build_hard_negatives(ds: PreparedDataset, embeddings: np.ndarray, generator=
                                system=SYSTEM, namespace="hard-negatives")
         answers = gen.run(prompts, [p[0] for p in pairs], "hard negatives")
         vectors = embed_texts(encoder, [a.strip() or "(empty)" for a in answers])
-        q = _unit(vectors)
+        q = unit_rows(vectors)
         for n, (_, _, seq) in enumerate(pairs):
             negative[n] = _nearest_outside(unit @ q[n] + mask_text, seq, neighbours + len(seq))
     frame = pl.DataFrame({S.USER_IDX: [p[0] for p in pairs], S.ITEM_IDX: [p[1] for p in pairs],
@@ -123,7 +118,7 @@ def build_hard_negatives(ds: PreparedDataset, embeddings: np.ndarray, generator=
             "is_llm": bool(getattr(generator, "is_llm", False)), "pairs": len(pairs),
             "with_negative": int(found.sum()), "neighbours": neighbours, "source_split": "train",
             "mean_similarity_to_positive": float((unit[frame[S.ITEM_IDX].to_numpy()][found]
-                                                  * _unit(vectors)[found]).sum(1).mean()) if found.any() else 0.0,
+                                                  * unit_rows(vectors)[found]).sum(1).mean()) if found.any() else 0.0,
             "limit": limit}
     vectors16 = vectors.astype(np.float16)
     if save and limit is None:

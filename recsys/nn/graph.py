@@ -42,7 +42,11 @@ def propagate(adj: torch.Tensor, embeddings: torch.Tensor, layers: int) -> torch
 
 
 class LightGCNEncoder(torch.nn.Module):
-    """User and item ID embeddings propagated by LightGCN; ``forward()`` returns (users, items)."""
+    """User and item ID embeddings propagated by LightGCN; ``forward()`` returns (users, items).
+
+    In eval mode the propagated embeddings are computed once and kept until the module is put
+    back into training mode (full-sort evaluation calls ``forward()`` once per batch of users).
+    """
 
     def __init__(self, inter: sp.spmatrix, dim: int = 64, layers: int = 2):
         super().__init__()
@@ -53,7 +57,24 @@ class LightGCNEncoder(torch.nn.Module):
         torch.nn.init.xavier_uniform_(self.user.weight)
         torch.nn.init.xavier_uniform_(self.item.weight)
         self.register_buffer("adj", normalized_adjacency(inter), persistent=False)
+        self._cache: tuple[torch.Tensor, torch.Tensor] | None = None
 
-    def forward(self) -> tuple[torch.Tensor, torch.Tensor]:
+    def train(self, mode: bool = True):
+        self._cache = None  # weights are about to change (or just changed)
+        return super().train(mode)
+
+    def _propagate(self) -> tuple[torch.Tensor, torch.Tensor]:
         x = propagate(self.adj, torch.cat([self.user.weight, self.item.weight]), self.layers)
         return x[: self.n_users], x[self.n_users:]
+
+    def forward(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.training:
+            return self._propagate()
+        if self._cache is None:
+            with torch.no_grad():
+                self._cache = self._propagate()
+        return self._cache
+
+    def l2(self, user: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
+        """Squared L2 norm of the batch's ID (layer-0) embeddings, per training triple."""
+        return (self.user(user).pow(2).sum() + self.item(pos).pow(2).sum() + self.item(neg).pow(2).sum()) / len(user)

@@ -152,24 +152,22 @@ def align_to_recbole(recbole_dataset, ds: PreparedDataset, arrays: dict) -> dict
     u_lookup = dict(zip(ds.users[S.USER].cast(str).to_list(), ds.users[S.USER_IDX].to_list()))
     users = np.array([0] + [u_lookup[str(t)] for t in u_tokens[1:]], dtype=np.int64)
     out = {}
-    pair_rows = None
-    if "hard_negative_pairs" in arrays:
+    if "hard_negative_pairs" in arrays:  # ids, not indices: map (user, item, negative); drop pairs RecBole lacks
         to_item = np.zeros(int(ours.max()) + 1, dtype=np.int64)
         to_item[ours] = np.arange(len(ours))
         to_user = np.zeros(int(users.max()) + 1, dtype=np.int64)
         to_user[users] = np.arange(len(users))
         p = np.asarray(arrays["hard_negative_pairs"])
-        pair_rows = (p[:, 0] <= users.max()) & (p[:, 1] <= ours.max())
-        p = p[pair_rows]
+        inside = (p[:, 0] <= users.max()) & (p[:, 1] <= ours.max())
+        p = p[inside]
         mapped = np.stack([to_user[p[:, 0]], to_item[p[:, 1]], to_item[np.minimum(p[:, 2], ours.max())]], axis=1)
-        pair_rows = np.flatnonzero(pair_rows)[(mapped[:, 0] > 0) & (mapped[:, 1] > 0)]
+        keep = (mapped[:, 0] > 0) & (mapped[:, 1] > 0)
+        out["hard_negative_pairs"] = mapped[keep]
+        out["hard_negative_vectors"] = np.asarray(arrays["hard_negative_vectors"])[inside][keep]
     for key, value in arrays.items():
-        if key == "hard_negative_pairs":
-            p = np.asarray(value)[pair_rows]
-            out[key] = np.stack([to_user[p[:, 0]], to_item[p[:, 1]], to_item[np.minimum(p[:, 2], ours.max())]], 1)
-        elif key == "hard_negative_vectors":
-            out[key] = np.asarray(value)[pair_rows]
-        elif key.startswith("user_"):  # user-indexed arrays (profiles) follow RecBole's user ids
+        if key in ("hard_negative_pairs", "hard_negative_vectors"):
+            continue
+        if key.startswith("user_"):  # user-indexed arrays (profiles) follow RecBole's user ids
             out[key] = np.asarray(value)[users]
         elif hasattr(value, "tocsr"):
             out[key] = value.tocsr()[ours][:, ours]
@@ -206,6 +204,7 @@ def profile_embeddings(ds: PreparedDataset, cfg: dict, item_embeddings: np.ndarr
     import polars as pl
 
     from recsys.data import schema as S
+    from recsys.llm.artefacts import artefact_dir
     from recsys.llm.embed import embed_texts
     from recsys.llm.encoders import make_encoder
     from recsys.llm.generators import make_generator
@@ -216,9 +215,6 @@ def profile_embeddings(ds: PreparedDataset, cfg: dict, item_embeddings: np.ndarr
     catalogue = [t or "" for t in ItemTemplate.for_dataset(ds).render(ds.items.sort(S.ITEM_IDX))]
     generator = make_generator(str(cfg["profile_generator"]), catalogue=catalogue)
     name = f"profiles-{kind}-{generator.name}"
-    path = None
-    from recsys.llm.artefacts import artefact_dir
-
     path = artefact_dir(ds) / f"{name}.parquet"
     meta_path = path.with_suffix(".json")
     if path.is_file() and meta_path.is_file():

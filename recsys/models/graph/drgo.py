@@ -75,27 +75,14 @@ class DRGO(GeneralRecommender):
                                          float(_get(config, "noise_min")), float(_get(config, "noise_max")),
                                          denoise_from=int(_get(config, "denoise_from")),
                                          residual=bool(_get(config, "residual_denoiser"))) if self.use_diffusion else None
-        self._cache: tuple[torch.Tensor, torch.Tensor] | None = None
         self.last_terms: dict[str, float] = {}
-
-    def train(self, mode: bool = True):
-        self._cache = None  # weights are about to change (or just changed)
-        return super().train(mode)
-
-    def _embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.training:
-            return self.encoder()
-        if self._cache is None:
-            with torch.no_grad():
-                self._cache = self.encoder()
-        return self._cache
 
     def user_representation(self, raw: torch.Tensor) -> torch.Tensor:
         return self.diffusion.denoise(raw) if self.use_diffusion else raw
 
     def calculate_loss(self, interaction):
         user, pos, neg = interaction[self.USER_ID], interaction[self.ITEM_ID], interaction[self.NEG_ITEM_ID]
-        users, items = self._embeddings()
+        users, items = self.encoder()
         raw = users[user]
         u = self.user_representation(raw)
         per_sample = -F.logsigmoid((u * items[pos]).sum(-1) - (u * items[neg]).sum(-1))
@@ -112,9 +99,7 @@ class DRGO(GeneralRecommender):
             terms["weight_entropy"] = self.group_weights.entropy()
         else:
             rank = per_sample.mean()
-        ego = (self.encoder.user(user).pow(2).sum() + self.encoder.item(pos).pow(2).sum()
-               + self.encoder.item(neg).pow(2).sum()) / len(user)
-        loss = rank + self.reg_weight * ego
+        loss = rank + self.reg_weight * self.encoder.l2(user, pos, neg)
         terms["rank"] = float(rank.detach())
         if self.use_diffusion:
             diff = self.diffusion.loss(raw.detach())
@@ -131,11 +116,11 @@ class DRGO(GeneralRecommender):
         return loss
 
     def predict(self, interaction):
-        users, items = self._embeddings()
+        users, items = self.encoder()
         u = self.user_representation(users[interaction[self.USER_ID]])
         return (u * items[interaction[self.ITEM_ID]]).sum(-1)
 
     def full_sort_predict(self, interaction):
-        users, items = self._embeddings()
+        users, items = self.encoder()
         u = self.user_representation(users[interaction[self.USER_ID]])
         return (u @ items.T).reshape(-1)

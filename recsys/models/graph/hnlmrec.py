@@ -81,20 +81,7 @@ class HNLMRec(GeneralRecommender):
         self.register_buffer("pair_found", torch.from_numpy(found[order] & (pairs[order, 2] > 0)))
         hidden = int(_get(config, "adapter_hidden"))
         self.adapter = nn.Sequential(nn.Linear(vectors.shape[1], hidden), nn.ReLU(), nn.Linear(hidden, d))
-        self._cache = None
         self.last_terms: dict[str, float] = {}
-
-    def train(self, mode: bool = True):
-        self._cache = None
-        return super().train(mode)
-
-    def _embeddings(self):
-        if self.training:
-            return self.encoder()
-        if self._cache is None:
-            with torch.no_grad():
-                self._cache = self.encoder()
-        return self._cache
 
     def hard_negatives(self, user: torch.Tensor, pos: torch.Tensor):
         """(row of each pair in the tables, whether it has a hard negative)."""
@@ -104,10 +91,9 @@ class HNLMRec(GeneralRecommender):
 
     def calculate_loss(self, interaction):
         user, pos, neg = interaction[self.USER_ID], interaction[self.ITEM_ID], interaction[self.NEG_ITEM_ID]
-        users, items = self._embeddings()
+        users, items = self.encoder()
         u, e_pos, e_neg = users[user], items[pos], items[neg]
         row, found = self.hard_negatives(user, pos)
-        hard = torch.zeros_like(e_neg)
         if self.mode == "mix":
             hard = self.adapter(self.pair_vectors[row])
             mixed = torch.where(found[:, None], self.alpha * hard + (1 - self.alpha) * e_neg, e_neg)
@@ -116,9 +102,7 @@ class HNLMRec(GeneralRecommender):
             mixed = torch.where(found[:, None], hard, e_neg)
         gap = (u * mixed).sum(-1) - (u * e_pos).sum(-1)
         rank = F.relu(gap + self.margin).mean() if self.loss_kind == "hinge" else F.softplus(gap).mean()
-        ego = (self.encoder.user(user).pow(2).sum() + self.encoder.item(pos).pow(2).sum()
-               + self.encoder.item(neg).pow(2).sum()) / len(user)
-        loss = rank + self.reg_weight * ego
+        loss = rank + self.reg_weight * self.encoder.l2(user, pos, neg)
         terms = {"rank": float(rank.detach()), "hard_share": float(found.float().mean())}
         if self.contrastive_weight > 0 and found.any():
             cp = F.cosine_similarity(u[found], e_pos[found], dim=-1) / self.tau
@@ -130,9 +114,9 @@ class HNLMRec(GeneralRecommender):
         return loss
 
     def predict(self, interaction):
-        users, items = self._embeddings()
+        users, items = self.encoder()
         return (users[interaction[self.USER_ID]] * items[interaction[self.ITEM_ID]]).sum(-1)
 
     def full_sort_predict(self, interaction):
-        users, items = self._embeddings()
+        users, items = self.encoder()
         return (users[interaction[self.USER_ID]] @ items.T).reshape(-1)
