@@ -13,6 +13,7 @@ import polars as pl
 from recsys.bench.provenance import provenance
 from recsys.bench.store import ResultsStore, run_id
 from recsys.data.prepare import PreparedDataset, prepare
+from recsys.data.context_tensors import tensors_for
 from recsys.data.tensors import DatasetTensors
 from recsys.errors import RecipeError
 from recsys.train.run import RunResult, config_hash, train_run
@@ -160,7 +161,7 @@ def run_suite(suite: Suite, store: ResultsStore, data_dir: str | None = None, pr
     for i, (dataset, entry, overrides, seed) in enumerate(cells, 1):
         if dataset not in prepared:
             ds = prepare(dataset, data_dir, progress=progress is not False)
-            prepared[dataset] = (ds, DatasetTensors(ds))
+            prepared[dataset] = (ds, tensors_for(ds))
         ds, tensors = prepared[dataset]
         rid, chash = cell_id(entry, overrides, seed, ds)
         if store.has(rid):
@@ -189,8 +190,9 @@ def run_suite(suite: Suite, store: ResultsStore, data_dir: str | None = None, pr
         else:
             t = result.test["test"].summary
             extra = (f"{result.fit['epochs_run']} epochs, " if result.fit.get("epochs_run") else "")
-            echo(f"    NDCG@10 {t['ndcg@10']:.4f}  Recall@10 {t['recall@10']:.4f}  "
-                 f"({extra}{result.wall_seconds:.1f} s)")
+            shown = [k for k in ("ndcg@10", "recall@10", "auc", "logloss") if k in t]
+            echo("    " + "  ".join(f"{k.upper() if k == 'auc' else k.capitalize()} {t[k]:.4f}" for k in shown)
+                 + f"  ({extra}{result.wall_seconds:.1f} s)")
         done.append(rid)
     store.consolidate()
     return [r for r in store.records() if r["run_id"] in set(done)]

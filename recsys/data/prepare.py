@@ -90,6 +90,10 @@ def _used_files(recipe: Recipe) -> list[str]:
     for spec in [*recipe.item_text, *([recipe.raw["domain_split"]] if "domain_split" in recipe.raw else [])]:
         keys.append(spec["file"])
         keys += [hop["file"] for hop in spec.get("via", [])]
+    if "context" in recipe.raw:
+        from recsys.data.context import join_files
+
+        keys += join_files(recipe.raw["context"])
     return list(dict.fromkeys(keys))
 
 
@@ -263,6 +267,11 @@ def prepare(dataset: str | Path | Recipe, data_root: str | Path | None = None, *
         from recsys.data.domain_split import assign_domains
 
         df, domain_report = assign_domains(df, recipe.raw["domain_split"], str(recipe.source), resolver.path)
+    context_fields = None
+    if recipe.task in ("ctr", "multi_scenario"):  # side features, label, scenario (recsys.data.context)
+        from recsys.data.context import apply_context
+
+        df, context_fields = apply_context(df, recipe.raw.get("context", {}), recipe.source, resolver.path)
     df = _filter(df, recipe.filters, recipe)
     step("filter")
     df = _split(df, recipe.split)
@@ -289,6 +298,7 @@ def prepare(dataset: str | Path | Recipe, data_root: str | Path | None = None, *
         "skipped_line_count": len(report.skipped_lines),
         "stats": stats,
         **({"domain_split": domain_report} if domain_report else {}),
+        **({"context_fields": context_fields} if context_fields else {}),
         "prepared_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "seconds": round(time.perf_counter() - t0, 3),
     }

@@ -204,7 +204,37 @@ def read_table(path: Path, format: str = "csv", columns: dict[str, str] | None =
     return S.canonical(out)
 
 
+def read_dat(path: Path, names: list[str] | None = None, **kw) -> pl.DataFrame:
+    """``a::b::c`` lines without a header (MovieLens 1M); ``names`` gives the columns, then as ``read_table``."""
+    raw = dat_frame(path, names)
+    tmp_columns = kw.pop("columns", None) or {}
+    renamed = raw.rename({src: canon for canon, src in tmp_columns.items() if src != canon})
+    keep = list(tmp_columns) + ([c for c in renamed.columns if c not in tmp_columns] if kw.get("keep_extra") else [])
+    out = renamed.select(keep)
+    for name, dtype in S.INTERACTION_SCHEMA.items():
+        if name in out.columns and dtype != pl.String:
+            cast = out[name].str.strip_chars().cast(dtype, strict=False)
+            if cast.null_count():
+                row = int(cast.is_null().arg_max())
+                raise DataError(f"value {out[name][row]!r} is not a number", path=path, line=row + 1,
+                                column=tmp_columns.get(name, name))
+            out = out.with_columns(cast.alias(name))
+    return S.canonical(out)
+
+
+def dat_frame(path: Path, names: list[str] | None) -> pl.DataFrame:
+    if not names:
+        raise DataError("format 'dat' needs 'names' (the column names, in order)", path=path)
+    rows = [line.split("::") for line in _lines(path) if line.strip()]
+    bad = next((i for i, r in enumerate(rows) if len(r) != len(names)), None)
+    if bad is not None:
+        raise DataError(f"expected {len(names)} '::'-separated fields, found {len(rows[bad])}", path=path,
+                        line=bad + 1)
+    return pl.DataFrame({n: [r[k] for r in rows] for k, n in enumerate(names)}, schema={n: pl.String for n in names})
+
+
 READERS: dict[str, Callable[..., pl.DataFrame]] = {
+    "dat": read_dat,
     "s3rec_lines": read_s3rec_lines,
     "selfrec": read_selfrec,
     "tricdr": read_tricdr,

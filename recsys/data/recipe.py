@@ -19,10 +19,10 @@ from recsys.paths import recipes_dir
 
 TASKS = ("sequential", "general", "cross_domain", "ctr", "multi_scenario")
 TOP_KEYS = {"name", "description", "task", "license", "citation", "files", "interactions", "filters",
-            "split", "item_text", "notes", "llm_template", "domain_split"}
+            "split", "item_text", "notes", "llm_template", "domain_split", "context"}
 FILE_KEYS = {"path", "sha256", "url", "embedded", "note"}
 INTERACTION_KEYS = {"file", "format", "columns", "keep_extra", "constants", "on_bad_lines", "domain_offsets",
-                    "item_map", "domains"}
+                    "item_map", "domains", "names"}
 FILTER_KEYS = {"rating_min", "time_window", "dedup", "user_core", "item_core"}
 SPLIT_KEYS = {"method", "order_by", "valid", "test", "seed", "per_user", "files", "shift", "ood"}
 
@@ -142,6 +142,13 @@ def validate(raw: dict, source: Path) -> Recipe:
             if fkey not in files:
                 raise RecipeError(f"names file {fkey!r}, which is not under [files]", recipe=source,
                                   key=f"item_text[{i}]")
+    if "context" in raw:
+        from recsys.data.context import validate_context
+
+        validate_context(raw["context"], files, source)
+    elif task in ("ctr", "multi_scenario") and "label" not in inter.get("columns", {}):
+        raise RecipeError("a CTR dataset needs a label", recipe=source, key="context.label",
+                          hint="map a column to 'label' under [interactions] columns, or set [context] label")
     return Recipe(name=name, source=source, raw=raw)
 
 

@@ -9,6 +9,10 @@ from recsys.eval.evaluator import DEFAULT_KS, EvalResult, ScoreFn, evaluate
 
 def evaluate_task(score_fn: ScoreFn, tensors: DatasetTensors, phase: str = "test", ks=DEFAULT_KS,
                   tie_policy: str = "pessimistic", batch_size: int = 1024, seed: int = 0, **kwargs) -> EvalResult:
+    if tensors.ds.task in ("ctr", "multi_scenario"):  # labelled samples, not rankings (recsys.eval.ctr)
+        from recsys.eval.ctr import evaluate_ctr
+
+        return evaluate_ctr(score_fn, tensors, phase, batch_size)
     if tensors.ds.task == "cross_domain":
         from recsys.eval.domains import evaluate_by_domain
 

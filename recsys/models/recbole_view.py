@@ -72,3 +72,41 @@ class TrainDatasetView:
         if name.startswith("__"):
             raise AttributeError(name)
         raise AttributeError(self._unsupported(name))
+
+
+class ContextDatasetView:
+    """The dataset a RecBole ``ContextRecommender`` sees in our pipeline: fields, their types and sizes.
+
+    Every field is an interaction field (ids, side features, scenario, dense features, label),
+    as RecBole's own dataset lists them after joining its user and item files.
+    """
+
+    def __init__(self, tensors, model_name: str = "model"):
+        from recbole.utils import FeatureType
+
+        from recsys.data.context_tensors import LABEL_FIELD
+
+        self._t = tensors
+        self._model = model_name
+        self.uid_field, self.iid_field, self.label_field = USER_FIELD, ITEM_FIELD, LABEL_FIELD
+        self.field2type = {f: FeatureType.TOKEN for f in tensors.token_fields}
+        self.field2type.update({f: FeatureType.FLOAT for f in tensors.float_fields})
+        self.field2type[LABEL_FIELD] = FeatureType.FLOAT
+        self.user_num = tensors.num(USER_FIELD) if USER_FIELD in tensors.vocab else tensors.n_users + 1
+        self.item_num = tensors.num(ITEM_FIELD) if ITEM_FIELD in tensors.vocab else tensors.n_items + 1
+        self.dataset_name = tensors.ds.name
+
+    def fields(self, ftype=None, source=None) -> list[str]:
+        names = list(self.field2type)
+        return [f for f in names if ftype is None or self.field2type[f] in ftype]
+
+    def num(self, field: str) -> int:
+        if field not in self.field2type:
+            raise AttributeError(f"{self._model}: no field {field!r}; fields: {list(self.field2type)}")
+        return self._t.num(field) if field != self.label_field else 1
+
+    def __getattr__(self, name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        raise AttributeError(f"{self._model} needs dataset.{name}, which recsys's CTR view does not provide; "
+                             "run it through RecBole's own pipeline instead (recsys train --via recbole)")

@@ -7,6 +7,8 @@
 - ``pairwise`` / ``pointwise``: (user, positive, sampled negative) for general models,
   negatives drawn uniformly among items the user has not interacted with in training.
 - ``positives``: the training pairs alone, for RecBole's traditional models (Pop, ItemKNN, EASE).
+- ``ctr``: labelled samples of a CTR dataset (``ContextTensors``), through the model's own
+  ``calculate_loss``; for RecBole context models and ours (``recsys.models.context``).
 
 Each ``epoch()`` yields ``(loss, n_targets)``; batches are built by indexing tensors.
 """
@@ -23,7 +25,7 @@ import torch.nn.functional as F
 
 from recsys.data.tensors import DatasetTensors, chunked_sequences, gather_windows, prefix_samples
 
-OBJECTIVES = ("auto", "full_sequence", "prefix", "pairwise", "pointwise", "positives")
+OBJECTIVES = ("auto", "full_sequence", "prefix", "pairwise", "pointwise", "positives", "ctr")
 #: ``model``: the model's own loss_type (CE or BPR); ``bce``: binary cross-entropy with one negative per
 #: position (the original SASRec loss, which RecBole does not offer), for full-sequence training.
 SEQUENCE_LOSSES = ("model", "bce")
@@ -211,12 +213,33 @@ class Pairs(Objective):
             yield m.calculate_loss(_interaction(fields)), len(idx)
 
 
+class LabelledSamples(Objective):
+    """Shuffled batches of a CTR dataset's training samples, each with its own label."""
+
+    name = "ctr"
+
+    def __init__(self, model, tensors, batch_size):
+        super().__init__(model, tensors, batch_size)
+        self.rows = torch.from_numpy(tensors.splits["train"])
+
+    def n_batches(self) -> int:
+        return -(-len(self.rows) // self.batch_size)
+
+    def epoch(self, gen):
+        perm = self.rows[torch.randperm(len(self.rows), generator=gen)]
+        for b in range(0, len(perm), self.batch_size):
+            idx = perm[b: b + self.batch_size]
+            yield self.model.calculate_loss(_interaction(self.t.batch(idx))), len(idx)
+
+
 def choose_objective(model, spec, requested: str) -> str:
     """The objective a model trains with: ``requested``, or the best one it supports."""
     from recbole.utils import InputType, ModelType
 
     kind = getattr(model, "type", None)
-    if kind == ModelType.SEQUENTIAL:
+    if kind == ModelType.CONTEXT:
+        allowed = ("ctr",)
+    elif kind == ModelType.SEQUENTIAL:
         allowed = ("full_sequence", "prefix") if spec.full_sequence else ("prefix",)
     elif kind == ModelType.TRADITIONAL:
         allowed = ("positives",)
@@ -242,6 +265,8 @@ def build_objective(name: str, model, tensors: DatasetTensors, batch_size: int, 
         raise ValueError(f"sequence_loss={sequence_loss!r} applies to the full_sequence objective only, not {name}")
     if name == "prefix":
         return Prefix(model, tensors, batch_size, max_len)
+    if name == "ctr":
+        return LabelledSamples(model, tensors, batch_size)
     return Pairs(model, tensors, batch_size, name)
 
 
@@ -259,5 +284,14 @@ def score_function(model, max_len: int):
         else:
             fields = {model.USER_ID: u}
         return model.full_sort_predict(_interaction(fields)).reshape(len(users), -1)
+
+    return score
+
+
+def ctr_score_function(model, tensors):
+    """``score_fn(rows)`` for the CTR evaluator: the model's ``predict`` (click probabilities) on those rows."""
+
+    def score(rows: np.ndarray):
+        return model.predict(_interaction(tensors.batch(rows))).reshape(-1)
 
     return score

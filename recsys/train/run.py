@@ -21,16 +21,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from recsys.data.context_tensors import ContextTensors, tensors_for
 from recsys.data.prepare import PreparedDataset
 from recsys.data.tensors import DatasetTensors
 from recsys.errors import RecsysError
 from recsys.eval.evaluator import EvalResult
 from recsys.eval.protocol import evaluate_task
-from recsys.models.recbole_view import TrainDatasetView
+from recsys.models.recbole_view import ContextDatasetView, TrainDatasetView
 from recsys.models.registry import ModelSpec, get_model_spec
 from recsys.paths import cache_dir
 from recsys.train.inputs import INPUT_KEYS, model_inputs, training_tensors
-from recsys.train.objectives import OBJECTIVES, build_objective, choose_objective, score_function
+from recsys.train.objectives import (OBJECTIVES, build_objective, choose_objective, ctr_score_function,
+                                     score_function)
 from recsys.train.trainer import Phase, Trainer, TrainerSettings
 
 #: Keys our loop reads (RecBole's names where RecBole has the same setting).
@@ -42,6 +44,8 @@ TRAINER_KEYS = {
 DEFAULTS = {"epochs": 50, "train_batch_size": 256, "eval_batch_size": 1024, "learning_rate": 1e-3,
             "stopping_step": 10, "valid_metric": "ndcg@10", "objective": "auto", "tie_policy": "pessimistic",
             "topk": [5, 10, 20]}
+#: CTR datasets: Scenario-Wise Rec's batch size and its selection on validation AUC.
+CTR_DEFAULTS = {"train_batch_size": 4096, "eval_batch_size": 8192, "valid_metric": "auc", "stopping_step": 4}
 
 
 class ConfigError(RecsysError, KeyError):
@@ -90,6 +94,8 @@ def recbole_model_config(spec: ModelSpec, ds: PreparedDataset, overrides: dict, 
     cfg = {"seed": seed, "show_progress": False, "state": "ERROR", "log_wandb": False,
            "data_path": str(cache_dir() / "recbole" / "unused"), "train_neg_sample_args": None,
            "checkpoint_dir": str(cache_dir() / "recbole" / "saved")}
+    if ds.task in ("ctr", "multi_scenario"):  # RecBole's context models: label and dense fields
+        cfg.update(LABEL_FIELD="label", numerical_features=list(ds.meta["context_fields"]["dense"]))
     cfg.update({k: v for k, v in overrides.items()
                 if (k not in TRAINER_KEYS or k in ("MAX_ITEM_LIST_LENGTH",)) and k not in INPUT_KEYS})
     with _without_command_line():
@@ -114,7 +120,8 @@ def train_run(model_name: str, ds: PreparedDataset, overrides: dict | None = Non
               llm_artefacts: list[dict] | None = None) -> RunResult:
     spec = get_model_spec(model_name)
     overrides = dict(overrides or {})
-    settings_dict = {**DEFAULTS, **overrides}
+    ctr = ds.task in ("ctr", "multi_scenario")
+    settings_dict = {**DEFAULTS, **(CTR_DEFAULTS if ctr else {}), **overrides}
     if settings_dict["objective"] not in OBJECTIVES:
         raise ConfigError(f"objective must be one of {OBJECTIVES}, got {settings_dict['objective']!r}")
     threads = int(settings_dict.get("threads") or torch.get_num_threads())
@@ -122,7 +129,7 @@ def train_run(model_name: str, ds: PreparedDataset, overrides: dict | None = Non
     t_start = time.perf_counter()
     _seed_everything(seed)
     cls, config = recbole_model_config(spec, ds, overrides, seed)
-    tensors = tensors or DatasetTensors(ds)
+    tensors = tensors or tensors_for(ds)
     if spec.needs:  # LLM-side artefacts and other inputs, handed to the model as arrays
         inputs, metas = model_inputs(spec.needs, ds, tensors, {**getattr(cls, "INPUT_DEFAULTS", {}), **settings_dict})
         for key, value in inputs.items():
@@ -133,7 +140,8 @@ def train_run(model_name: str, ds: PreparedDataset, overrides: dict | None = Non
             tensors, aug_metas = training_tensors(spec.needs, ds, tensors, settings_dict, real_text)
             llm_artefacts = [*llm_artefacts, *aug_metas]
     _seed_everything(seed)
-    model = cls(config, TrainDatasetView(tensors, spec.name))
+    view = ContextDatasetView if isinstance(tensors, ContextTensors) else TrainDatasetView
+    model = cls(config, view(tensors, spec.name))
     max_len = int(config["MAX_ITEM_LIST_LENGTH"] or 50)
     objective_name = choose_objective(model, spec, settings_dict["objective"])
     objective = build_objective(objective_name, model, tensors, int(settings_dict["train_batch_size"]), max_len,
@@ -166,7 +174,7 @@ def train_run(model_name: str, ds: PreparedDataset, overrides: dict | None = Non
         eval_batch_size=int(settings_dict["eval_batch_size"]),
         progress=settings_dict.get("progress"),
     )
-    score_fn = score_function(model, max_len)
+    score_fn = ctr_score_function(model, tensors) if ctr else score_function(model, max_len)
     trainer = Trainer(model, objective, score_fn, tensors, settings, seed)
     result = RunResult(model=spec.name, dataset=ds.name, seed=seed, status="ok",
                        config={**settings_dict, "threads": threads}, objective=objective_name,
