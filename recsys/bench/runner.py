@@ -33,6 +33,12 @@ class Suite:
     baseline: str | None = None  # the model every other is tested against in the leaderboard
     metrics: list[str] | None = None  # the leaderboard's columns (group metrics allowed, e.g. ndcg@10|item:tail)
 
+    @property
+    def baselines(self) -> dict[str, str]:
+        """Each entry's comparison: its own ``baseline`` key (GPRec vs its backbone) or the suite's baseline."""
+        own = {m: o["baseline"] for m, o in self.models.items() if "baseline" in o}
+        return {m: own.get(m, self.baseline) for m in self.models if own.get(m, self.baseline) is not None}
+
     def cells(self):
         """(dataset, entry, overrides, seed); an entry may limit itself with ``datasets``/``seeds`` keys."""
         for dataset in self.datasets:
@@ -40,6 +46,7 @@ class Suite:
                 overrides = dict(overrides)
                 only_datasets = overrides.pop("datasets", None)
                 only_seeds = overrides.pop("seeds", None)
+                overrides.pop("baseline", None)  # this entry's own comparison (see ``baselines``)
                 if only_datasets is not None and dataset not in only_datasets:
                     continue
                 for seed in self.seeds:
@@ -155,7 +162,7 @@ def run_suite(suite: Suite, store: ResultsStore, data_dir: str | None = None, pr
         return run_id(entry, ds.fingerprint, chash, seed), chash
 
     def suite_entry(entry):
-        own = {k: v for k, v in suite.models[entry].items() if k not in ("datasets", "seeds")}
+        own = {k: v for k, v in suite.models[entry].items() if k not in ("datasets", "seeds", "baseline")}
         return {**suite.defaults, **own}
 
     for i, (dataset, entry, overrides, seed) in enumerate(cells, 1):
@@ -191,7 +198,8 @@ def run_suite(suite: Suite, store: ResultsStore, data_dir: str | None = None, pr
             t = result.test["test"].summary
             extra = (f"{result.fit['epochs_run']} epochs, " if result.fit.get("epochs_run") else "")
             shown = [k for k in ("ndcg@10", "recall@10", "auc", "logloss") if k in t]
-            echo("    " + "  ".join(f"{k.upper() if k == 'auc' else k.capitalize()} {t[k]:.4f}" for k in shown)
+            names = {"ndcg@10": "NDCG@10", "recall@10": "Recall@10", "auc": "AUC", "logloss": "LogLoss"}
+            echo("    " + "  ".join(f"{names[k]} {t[k]:.4f}" for k in shown)
                  + f"  ({extra}{result.wall_seconds:.1f} s)")
         done.append(rid)
     store.consolidate()

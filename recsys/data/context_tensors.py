@@ -59,7 +59,7 @@ class ContextTensors:
             sid = df[S.SCENARIO].cast(pl.String).replace_strict(lookup, return_dtype=pl.Int64).to_numpy()
             self.token_fields.append(SCENARIO_FIELD)
             self.vocab[SCENARIO_FIELD] = self.scenario_names
-            self.values[SCENARIO_FIELD] = torch.from_numpy(sid)
+            self.values[SCENARIO_FIELD] = torch.from_numpy(np.array(sid, dtype=np.int64))
         split = df[S.SPLIT].to_numpy()
         self.splits = {name: np.flatnonzero(split == name) for name in np.unique(split)}
         if S.TRAIN not in self.splits or S.VALID not in self.splits:

@@ -26,7 +26,7 @@ _RECBOLE_PACKAGES = {
 }
 #: Our model packages, imported on first registry use (each module calls ``register_model``).
 MODEL_PACKAGES: tuple[str, ...] = ("recsys.models.general", "recsys.models.sequential", "recsys.models.cross_domain",
-                                  "recsys.models.graph")
+                                  "recsys.models.graph", "recsys.models.context")
 
 #: Causal sequential models whose per-position outputs are valid next-item representations, so the
 #: one-sequence-per-user objective (loss at every position) applies to them unchanged.
