@@ -70,7 +70,7 @@ class ContextTensors:
             lo, hi = np.nanmin(raw[train]), np.nanmax(raw[train])
             scaled = np.clip((raw - lo) / (hi - lo if hi > lo else 1.0), 0.0, 1.0)
             self.values[name] = torch.from_numpy(np.nan_to_num(scaled, nan=0.0).astype(np.float32))
-        self.label = torch.from_numpy(df[S.LABEL].cast(pl.Float32).to_numpy())
+        self.label = torch.from_numpy(np.array(df[S.LABEL].cast(pl.Float32).to_numpy()))
         self.user = df[S.USER_IDX].to_numpy()
         self.group_values = {g: df[g].cast(pl.String).fill_null("").to_numpy() for g in fields.get("groups", [])}
         self.n_users = len(ds.users)

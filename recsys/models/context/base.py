@@ -25,6 +25,11 @@ def config_value(config, key: str, defaults: dict):
 class ScenarioRecommender(ContextRecommender):
     input_type = InputType.POINTWISE
     DEFAULTS: dict = {}
+    CONFIG_DEFAULTS: dict = {"embedding_size": 16, "dropout": 0.2}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.CONFIG_DEFAULTS = {"embedding_size": 16, "dropout": 0.2, **cls.DEFAULTS}  # the keys a run may set
 
     def __init__(self, config, dataset):
         defaults = {"embedding_size": 16, "dropout": 0.2, **self.DEFAULTS}
