@@ -268,7 +268,8 @@ def cmd_leaderboard(args) -> int:
     baseline, metrics = args.baseline, args.metrics
     try:
         suite = load_suite(args.suite)
-        baseline = baseline or suite.baseline
+        baseline = baseline or (suite.baselines if any(v != suite.baseline for v in suite.baselines.values())
+                                else suite.baseline)
         metrics = metrics or ",".join(suite.metrics or [])
     except RecsysError:
         pass

@@ -63,7 +63,14 @@ def recbole_config(model, ds: PreparedDataset, overrides: dict | None = None):
     cfg = dict(BASE_CONFIG)
     cfg.update(data_path=str(root), checkpoint_dir=str(cache_dir() / "recbole" / "saved"),
                load_col={"inter": _inter_fields(root, ds.name)})
-    if issubclass(cls, SequentialRecommender):
+    if ds.task in ("ctr", "multi_scenario"):  # labelled samples: AUC / LogLoss on our split
+        fields = ds.meta["context_fields"]
+        cfg.update(eval_args={"split": None, "order": "RO", "mode": "labeled", "group_by": None},
+                   metrics=["AUC", "LogLoss"], valid_metric="AUC", LABEL_FIELD="label",
+                   numerical_features=list(fields["dense"]), train_neg_sample_args=None,
+                   # the timestamp column only orders sequences; it is not a CTR feature
+                   load_col={"inter": [f for f in _inter_fields(root, ds.name) if f not in ("timestamp", "rating")]})
+    elif issubclass(cls, SequentialRecommender):
         # RecBole's sequential benchmark files must hold pre-built item lists; instead let RecBole
         # split the full file leave-one-out itself. The export orders each user's rows exactly as our
         # split did (ties included), and RecBole's sort is stable, so both splits coincide.

@@ -37,6 +37,13 @@ def _inter_frame(ds: PreparedDataset) -> pl.DataFrame:
     else:
         pos = pl.int_range(pl.len()).over(S.USER).cast(pl.Float64)
         cols.append(pos.alias("timestamp:float"))
+    fields = ds.meta.get("context_fields")
+    if fields:  # CTR features: sparse as tokens, dense as floats, the scenario as a token
+        cols += [pl.col(c).cast(pl.String).fill_null("").str.replace_all(r"[\t\r\n ]+", "_").alias(f"{c}:token")
+                 for c in fields["sparse"] if c not in (S.USER, S.ITEM)]
+        cols += [pl.col(c).fill_null(0.0).alias(f"{c}:float") for c in fields["dense"]]
+        if fields.get("scenario"):
+            cols.append(pl.col(S.SCENARIO).cast(pl.String).alias("scenario:token"))
     keys = [S.USER, S.TIME, S.ORDER] if has_time else [S.USER, S.ORDER]
     split_rank = pl.col(S.SPLIT).replace_strict({S.TRAIN: 0, S.VALID: 1}, default=2, return_dtype=pl.Int8)
     # sequence position must follow split order (train < valid < test) within each user

@@ -7,6 +7,11 @@ over all comparisons of a dataset; ``significant`` means corrected p < alpha.
 
 A metric may name the test split it is read from: ``test_ood/ndcg@20`` is NDCG@20 on the
 ``test_ood`` split (IID and OOD side by side); a plain ``ndcg@20`` reads ``test``.
+
+CTR metrics (``auc``, ``logloss``, ``gauc``, optionally per group: ``auc|scenario:drama``) are
+tested on per-sample predictions averaged over seeds: AUC with DeLong's paired test, LogLoss with
+the signed-rank test on per-sample losses, GAUC on per-user AUCs. LogLoss is lower-is-better.
+The baseline may differ per model (``{model: baseline}``, e.g. GPRec (DeepFM) vs DeepFM).
 """
 
 from __future__ import annotations
@@ -18,11 +23,55 @@ import polars as pl
 
 from recsys.bench.store import ResultsStore
 from recsys.eval.groups import split_group_metric
-from recsys.eval.stats import holm, paired_t, wilcoxon
+from recsys.eval.ctr import LOWER_IS_BETTER, auc
+from recsys.eval.stats import delong, holm, paired_t, wilcoxon
 
 COLUMNS = ["dataset", "model", "metric", "mean", "std", "seeds", "baseline", "p_value", "significant",
            "p_raw", "effect_size", "test", "run_ids"]
 DEFAULT_METRICS = ("ndcg@10", "recall@10", "mrr@10")
+CTR_METRICS = ("auc", "logloss", "gauc")
+
+
+def lower_is_better(metric: str) -> bool:
+    return split_group_metric(split_phase(metric)[1])[0] in LOWER_IS_BETTER
+
+
+def sample_means(store: ResultsStore, run_ids: list[str], metric: str, phase: str = "test") -> pl.DataFrame:
+    """Per-sample label, prediction and loss averaged over seeds (a group metric keeps its group's samples)."""
+    phase, name = split_phase(metric, phase)
+    _, column, label = split_group_metric(name)
+    frames = []
+    for r in run_ids:
+        frame = store.per_user(r, phase)
+        if column is not None:
+            frame = frame.filter(pl.col(column) == label)
+        frames.append(frame.select("row", "user_idx", "label", "prediction", "logloss"))
+    return (pl.concat(frames).group_by("row").agg(pl.col("user_idx").first(), pl.col("label").first(),
+                                                  pl.col("prediction").mean(), pl.col("logloss").mean())
+            .sort("row"))
+
+
+def _user_aucs(frame: pl.DataFrame, pred: str) -> pl.DataFrame:
+    rows = []
+    for (user,), g in frame.group_by("user_idx"):
+        y = g["label"].to_numpy()
+        if 0 < y.sum() < len(y):
+            rows.append({"user_idx": user, "auc": auc(y, g[pred].to_numpy())})
+    return pl.DataFrame(rows, schema={"user_idx": pl.Int64, "auc": pl.Float64})
+
+
+def ctr_test(store: ResultsStore, mine: list[str], theirs: list[str], metric: str, phase: str = "test"):
+    """The paired test of a CTR metric between two models (seed-averaged predictions on the same samples)."""
+    a, b = sample_means(store, mine, metric, phase), sample_means(store, theirs, metric, phase)
+    both = a.join(b, on="row", suffix="_b")
+    base = split_group_metric(split_phase(metric)[1])[0]
+    if base == "auc":
+        return delong(both["label"].to_numpy(), both["prediction"].to_numpy(), both["prediction_b"].to_numpy())
+    if base == "logloss":
+        return wilcoxon(both["logloss"].to_numpy(), both["logloss_b"].to_numpy())
+    ua, ub = _user_aucs(both, "prediction"), _user_aucs(both, "prediction_b")
+    joined = ua.join(ub, on="user_idx", suffix="_b")
+    return wilcoxon(joined["auc"].to_numpy(), joined["auc_b"].to_numpy())
 
 
 def split_phase(metric: str, default: str = "test") -> tuple[str, str]:
@@ -53,7 +102,7 @@ def user_means(store: ResultsStore, run_ids: list[str], metric: str, phase: str 
     return pl.concat(frames).group_by("user_idx").agg(pl.col(metric).mean()).sort("user_idx")
 
 
-def leaderboard(store: ResultsStore, suite: str | None = None, baseline: str | None = None,
+def leaderboard(store: ResultsStore, suite: str | None = None, baseline: str | dict | None = None,
                 metrics=DEFAULT_METRICS, phase: str = "test", test: str = "wilcoxon",
                 alpha: float = 0.05) -> pl.DataFrame:
     records = [r for r in store.records() if r["status"] == "ok" and (suite is None or r.get("suite") == suite)]
@@ -66,19 +115,23 @@ def leaderboard(store: ResultsStore, suite: str | None = None, baseline: str | N
         for r in records:
             if r["dataset"] == dataset:
                 runs.setdefault(r.get("label", r["model"]), []).append(r)
-        base = baseline if baseline in runs else None
         ds_rows = []
         # a group metric exists only where the dataset has that group (a domain, a history length)
         present = [m for m in metrics if all(metric_value(r, m, phase) is not None for rs in runs.values() for r in rs)]
         for label, rs in sorted(runs.items()):
             ids = [r["run_id"] for r in sorted(rs, key=lambda r: r["seed"])]
+            base = baseline.get(label) if isinstance(baseline, dict) else baseline
+            base = base if base in runs else None
             for metric in present:
                 values = np.array([metric_value(r, metric, phase) for r in rs])
                 row = {"dataset": dataset, "model": label, "metric": metric, "mean": float(values.mean()),
                        "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0, "seeds": len(values),
                        "baseline": base, "p_value": None, "significant": False, "p_raw": None,
                        "effect_size": None, "test": None, "run_ids": ",".join(ids)}
-                if base is not None and label != base:
+                if base is not None and label != base and split_group_metric(split_phase(metric)[1])[0] in CTR_METRICS:
+                    res = ctr_test(store, ids, [r["run_id"] for r in runs[base]], metric, phase)
+                    row.update(p_raw=res.p_value, effect_size=res.effect_size, test=res.test)
+                elif base is not None and label != base:
                     mine = user_means(store, ids, metric, phase)
                     theirs = user_means(store, [r["run_id"] for r in runs[base]], metric, phase)
                     both = mine.join(theirs, on="user_idx", suffix="_b")
@@ -100,8 +153,10 @@ def dataset_view(board: pl.DataFrame, dataset: str, metrics: list[str]) -> tuple
     models ordered by the first metric."""
     b = board.filter(pl.col("dataset") == dataset)
     have = set(b["metric"].to_list())
-    best = {m: b.filter(pl.col("metric") == m)["mean"].max() for m in metrics if m in have}
-    models = b.filter(pl.col("metric") == next(iter(best))).sort("mean", descending=True)["model"].to_list()
+    best = {m: (b.filter(pl.col("metric") == m)["mean"].min() if lower_is_better(m) else
+                b.filter(pl.col("metric") == m)["mean"].max()) for m in metrics if m in have}
+    first = next(iter(best))
+    models = b.filter(pl.col("metric") == first).sort("mean", descending=not lower_is_better(first))["model"].to_list()
     return b, best, models
 
 
@@ -112,8 +167,9 @@ def markdown(board: pl.DataFrame, alpha: float = 0.05) -> str:
     for dataset in sorted(set(board["dataset"].to_list())):
         b, best, models = dataset_view(board, dataset, metrics)
         ds_metrics = list(best)
-        base = b["baseline"].drop_nulls()
-        base = base[0] if len(base) else None
+        bases = sorted(set(b["baseline"].drop_nulls().to_list()))
+        base = bases[0] if len(bases) == 1 else None
+        own = {r["model"]: r["baseline"] for r in b.iter_rows(named=True) if r["baseline"]}
         out.append(f"### {dataset}\n")
         out.append("| model | seeds | " + " | ".join(ds_metrics) + " |")
         out.append("|---|---|" + "---|" * len(ds_metrics))
@@ -128,11 +184,17 @@ def markdown(board: pl.DataFrame, alpha: float = 0.05) -> str:
                     text += " †"
                 cells.append(text)
             seeds = b.filter(pl.col("model") == model)["seeds"][0]
-            name = f"{model} (baseline)" if model == base else model
+            name = f"{model} (baseline)" if model == base or (model in bases and model not in own) else model
+            if len(bases) > 1 and model in own and own[model] != model:
+                name += f" (vs {own[model]})"
             out.append(f"| {name} | {seeds} | " + " | ".join(cells) + " |")
-        if base:
-            out.append(f"\n† differs from {base} (Wilcoxon signed-rank on per-user values, Holm-corrected "
-                       f"p < {alpha}).\n")
+        if bases:
+            tests = sorted(set(b["test"].drop_nulls().to_list()))
+            how = {"wilcoxon": "Wilcoxon signed-rank on per-user values (per-sample losses / per-user AUCs for "
+                               "CTR)", "delong": "DeLong on AUC", "paired-t": "paired t-test"}
+            against = base if base else "each model's own baseline"
+            out.append(f"\n† differs from {against} ({'; '.join(how.get(t, t) for t in tests) or 'Wilcoxon'}, "
+                       f"Holm-corrected p < {alpha}).\n")
     return "\n".join(out)
 
 
