@@ -45,6 +45,12 @@ class ScenarioRecommender(ContextRecommender):
         self.input_dim = self.n_fields * self.d
         self.dropout = float(self.cfg(config, "dropout"))
         self.loss_fct = nn.BCEWithLogitsLoss()
+        if not self.wants_first_order(config):  # RecBole builds it for every context model; unused ones go
+            del self.first_order_linear
+
+    def wants_first_order(self, config) -> bool:
+        """Whether the model uses RecBole's first-order (wide) term; if not it is dropped (no dead parameters)."""
+        return False
 
     def cfg(self, config, key: str):
         return config_value(config, key, self._defaults)

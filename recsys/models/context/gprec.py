@@ -59,9 +59,13 @@ class GPRec(ScenarioRecommender):
             self.item_proj = nn.Linear(len(self.item_idx) * self.d, dg)
         self.init_embeddings()
 
+    def wants_first_order(self, config) -> bool:
+        return str(self.cfg(config, "backbone")).lower() in ("widedeep", "deepfm")
+
     def parts(self, interaction) -> dict[str, torch.Tensor]:
         emb = self.field_embeddings(interaction)
-        out = {"main": self.backbone(emb, self.first_order_linear(interaction)).reshape(-1)}
+        wide = self.first_order_linear(interaction) if hasattr(self, "first_order_linear") else None
+        out = {"main": self.backbone(emb, wide).reshape(-1)}
         if self.use_gprec:
             p = torch.softmax(self.assign(emb[:, self.user_idx].flatten(1)) / self.tau, -1)
             gp, gn = p @ self.group_pos, p @ self.group_neg

@@ -21,10 +21,10 @@ class HyperAdapter(nn.Module):
     def __init__(self, dim: int, cond_dim: int, rank: int, hyper_dims: list[int], n_scenarios: int):
         super().__init__()
         self.u = nn.Parameter(torch.randn(dim, rank) * dim ** -0.5)
-        self.v = nn.Parameter(torch.zeros(rank, dim))
+        self.v = nn.Parameter(torch.randn(rank, dim) * 0.1 * rank ** -0.5)
         self.hyper = nn.Sequential(MLP(cond_dim, hyper_dims, batch_norm=False), nn.Linear(hyper_dims[-1], rank * rank))
         self.norm = nn.LayerNorm(dim, elementwise_affine=False)
-        self.gamma = nn.Parameter(torch.ones(n_scenarios, dim))
+        self.gamma = nn.Parameter(torch.full((n_scenarios, dim), 0.1))  # the adapter starts as a small correction
         self.beta = nn.Parameter(torch.zeros(n_scenarios, dim))
         self.rank = rank
 
