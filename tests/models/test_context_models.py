@@ -109,6 +109,6 @@ def test_runs_inside_recboles_own_trainer(name):
     from recsys.recbole_bridge import run_recbole
 
     ds = prepare("ms-ml-100k", progress=False)
-    out = run_recbole(name, ds, {"epochs": 3, "embedding_size": 16, "train_batch_size": 4096}, saved=False)
+    out = run_recbole(name, ds, {"epochs": 3, "embedding_size": 16, "learning_rate": 0.005}, saved=False)
     assert set(out["test"]) == {"auc", "logloss"}
     assert 0.65 < out["test"]["auc"] < 1.0 and math.isfinite(out["test"]["logloss"])
