@@ -196,7 +196,8 @@ def cmd_train(args) -> int:
     t = result.test["test"].summary
     print(f"{result.model} on {ds.name} (seed {args.seed}, objective {result.objective}, "
           f"{result.fit['epochs_run']} epochs, best {result.fit['best_epoch']}): "
-          + ", ".join(f"{k} {t[k]:.4f}" for k in ("ndcg@10", "recall@10", "mrr@10", "hit@10")))
+          + ", ".join(f"{k} {t[k]:.4f}" for k in ("ndcg@10", "recall@10", "mrr@10", "hit@10", "auc", "logloss", "gauc")
+                      if k in t))
     print(f"  result: {path}")
     return 0
 
@@ -256,7 +257,9 @@ def cmd_bench(args) -> int:
     records = run_suite(suite, store, args.data_dir, progress=False if args.quiet else None)
     print()
     print(markdown_table(records_frame(records)))
-    print("\nmean ± std over seeds; full ranking, training items masked, pessimistic ties")
+    ctr = any("auc" in r["test"].get("test", {}) for r in records)
+    print("\nmean ± std over seeds; " + ("AUC / LogLoss / GAUC on the labelled test samples" if ctr else
+                                          "full ranking, training items masked, pessimistic ties"))
     return 0
 
 
@@ -265,9 +268,10 @@ def cmd_leaderboard(args) -> int:
     from recsys.bench.store import ResultsStore
     from recsys.report.leaderboard import write_leaderboard
 
-    baseline, metrics = args.baseline, args.metrics
+    baseline, metrics, name = args.baseline, args.metrics, args.suite
     try:
         suite = load_suite(args.suite)
+        name = suite.name  # a suite given as a file path is stored under its name
         baseline = baseline or (suite.baselines if any(v != suite.baseline for v in suite.baselines.values())
                                 else suite.baseline)
         metrics = metrics or ",".join(suite.metrics or [])
@@ -275,7 +279,7 @@ def cmd_leaderboard(args) -> int:
         pass
     metrics = tuple(m.strip() for m in (metrics or "ndcg@10,recall@10,mrr@10").split(","))
     store = ResultsStore(_results_dir(args))
-    csv, md = write_leaderboard(store, args.out, args.suite, baseline, metrics, args.alpha)
+    csv, md = write_leaderboard(store, args.out, name, baseline, metrics, args.alpha)
     if args.latex:
         import polars as pl
 

@@ -72,3 +72,28 @@ def test_ood_split_writes_a_recipe_and_reports_the_shift(capsys, tmp_path):
     assert s["test_ood"]["mean_train_popularity"] < 0.6 * s["test"]["mean_train_popularity"]
     code, _, err = run(capsys, "data", "ood-split", "drgo-food", "--shift", "temporal", "--out", str(tmp_path))
     assert code != 0 and "split.method" in err
+
+
+def test_a_ctr_suite_runs_and_gets_its_leaderboard(capsys, tmp_path):
+    """``recsys bench`` on a multi-scenario dataset stores per-sample predictions; the leaderboard tests AUC."""
+    import polars as pl
+
+    from recsys.bench.store import ResultsStore
+
+    suite = tmp_path / "tiny.toml"
+    suite.write_text('name = "tiny-ctr"\ndatasets = ["ms-ml-100k"]\nseeds = [1]\nbaseline = "LR"\n'
+                     'metrics = ["auc", "logloss", "auc|scenario:under-25"]\n'
+                     '[defaults]\nepochs = 2\nlearning_rate = 0.005\n[models.LR]\n[models.MMoE]\n')
+    code, out, _ = run(capsys, "bench", "--suite", str(suite), "--results", str(tmp_path / "store"), "--quiet")
+    assert code == 0 and "AUC 0." in out
+    store = ResultsStore(tmp_path / "store")
+    runs = store.records()
+    assert len(runs) == 2
+    frame = store.per_user(runs[0]["run_id"], "test")
+    assert {"row", "label", "prediction", "logloss", "group_scenario"} <= set(frame.columns) and len(frame) == 10_000
+    code, out, _ = run(capsys, "leaderboard", "--suite", str(suite), "--results", str(tmp_path / "store"),
+                    "--out", str(tmp_path / "lb"))
+    assert code == 0
+    board = pl.read_csv(tmp_path / "lb" / "tiny-ctr.csv")
+    mmoe = board.filter((pl.col("model") == "MMoE") & (pl.col("metric") == "auc")).row(0, named=True)
+    assert mmoe["test"] == "delong" and mmoe["baseline"] == "LR"

@@ -1,5 +1,6 @@
 """Leaderboard plots from the results store: metric by model with 95% bootstrap intervals over
-users (seed-averaged per-user values), and training time against accuracy. PNG files (Agg)."""
+users (seed-averaged per-user values; for CTR metrics, over samples of the seed-averaged
+predictions), and training time against accuracy. PNG files (Agg)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,28 @@ import polars as pl
 
 from recsys.bench.store import ResultsStore
 from recsys.eval.stats import bootstrap_ci
-from recsys.report.leaderboard import metric_value, user_means
+from recsys.eval.groups import split_group_metric
+from recsys.report.leaderboard import CTR_METRICS, metric_value, sample_means, split_phase, user_means
+
+
+def _ctr_interval(store: ResultsStore, run_ids: list[str], metric: str, n_boot: int = 200) -> tuple[float, float]:
+    """Percentile bootstrap over samples of AUC or mean LogLoss (GAUC: no interval)."""
+    import numpy as np
+
+    from recsys.eval.ctr import auc
+
+    base = split_group_metric(split_phase(metric)[1])[0]
+    frame = sample_means(store, run_ids, metric)
+    if base == "logloss":
+        return bootstrap_ci(frame["logloss"].to_numpy(), n_boot=n_boot)
+    y, p = frame["label"].to_numpy(), frame["prediction"].to_numpy()
+    if base != "auc":
+        v = float("nan")
+        return v, v
+    rng = np.random.default_rng(0)
+    boots = [auc(y[i], p[i]) for i in (rng.integers(0, len(y), len(y)) for _ in range(n_boot))]
+    lo, hi = np.nanquantile(boots, [0.025, 0.975])
+    return float(lo), float(hi)
 
 
 def _plt():
@@ -30,15 +52,22 @@ def metric_plot(store: ResultsStore, board: pl.DataFrame, dataset: str, metric: 
     rows = board.filter((pl.col("dataset") == dataset) & (pl.col("metric") == metric)).sort("mean")
     means, lows, highs = [], [], []
     for r in rows.iter_rows(named=True):
-        vec = user_means(store, r["run_ids"].split(","), metric)[metric].to_numpy()
-        lo, hi = bootstrap_ci(vec, n_boot=500)
+        if split_group_metric(split_phase(metric)[1])[0] in CTR_METRICS:
+            lo, hi = _ctr_interval(store, r["run_ids"].split(","), metric)
+            lo, hi = (r["mean"], r["mean"]) if lo != lo else (lo, hi)  # GAUC: no interval drawn
+        else:
+            vec = user_means(store, r["run_ids"].split(","), metric)[metric].to_numpy()
+            lo, hi = bootstrap_ci(vec, n_boot=500)
         means.append(r["mean"])
-        lows.append(r["mean"] - lo)
-        highs.append(hi - r["mean"])
+        lows.append(max(r["mean"] - lo, 0.0))
+        highs.append(max(hi - r["mean"], 0.0))
     fig, ax = plt.subplots(figsize=(6, 0.5 + 0.45 * len(rows)))
     colors = ["#c0392b" if s else "#2c3e50" for s in rows["significant"].to_list()]
     ax.barh(rows["model"].to_list(), means, xerr=[lows, highs], color=colors, alpha=0.85, capsize=3)
-    ax.set_xlabel(f"{metric} (mean over seeds; bars: 95% bootstrap CI over users)")
+    ctr = split_group_metric(split_phase(metric)[1])[0] in CTR_METRICS
+    ax.set_xlabel(f"{metric} (mean over seeds; bars: 95% bootstrap CI over {'samples' if ctr else 'users'})")
+    if ctr and means:  # AUCs differ in the third decimal: start the axis near the values
+        ax.set_xlim(min(m - lo for m, lo in zip(means, lows)) * 0.98, max(m + hi for m, hi in zip(means, highs)) * 1.01)
     ax.set_title(f"{dataset}: {metric}  (red: differs from the baseline)")
     fig.tight_layout()
     path = out / f"{dataset}-{_file_safe(metric)}.png"

@@ -17,7 +17,11 @@ def summary_table(df: pl.DataFrame, metrics=DEFAULT_METRICS, phase: str = "test"
                                                          descending=[False, True])
 
 
-def markdown_table(df: pl.DataFrame, metrics=DEFAULT_METRICS, phase: str = "test") -> str:
+def markdown_table(df: pl.DataFrame, metrics=None, phase: str = "test") -> str:
+    """Mean ± std per (dataset, model); default columns: ranking metrics, or AUC / LogLoss / GAUC for CTR runs."""
+    if metrics is None:
+        metrics = DEFAULT_METRICS if any(m in df.columns for m in DEFAULT_METRICS) or "auc" not in df.columns \
+            else ("auc", "logloss", "gauc")
     t = summary_table(df, metrics, phase)
     head = "| dataset | model | seeds | " + " | ".join(m.upper().replace("@", "@") for m in metrics) + " | time (s) |"
     lines = [head, "|" + "---|" * (len(metrics) + 4)]

@@ -92,3 +92,56 @@ def test_split_qualified_metrics_read_their_own_split(tmp_path):
     assert robust["test_ood/ndcg@10"]["significant"] and robust["ndcg@10"]["p_value"] is not None
     assert recompute_check(store, csv) == []
     assert "test_ood/ndcg@10" in (tmp_path / "lb" / "o.md").read_text()
+
+
+def _ctr_store(tmp_path):
+    """Per-sample CTR results: 'Sharp' separates the labels better than the baseline; 'Blunt' is the
+    baseline's predictions with noise; each has its own baseline in the second comparison."""
+    from recsys.bench.store import ResultsStore
+    from recsys.eval.ctr import ctr_summary, sample_logloss
+
+    store = ResultsStore(tmp_path / "results")
+    rng = np.random.default_rng(3)
+    n = 2000
+    y = rng.integers(0, 2, n).astype(float)
+    scen = np.where(np.arange(n) % 2 == 0, "a", "b")
+    base_logit = 0.8 * (y - 0.5) + rng.normal(size=n)
+    for model, logit_fn in (("LR", lambda s: base_logit + rng.normal(scale=0.05, size=n)),
+                            ("Sharp", lambda s: 2.0 * base_logit + 1.0 * (y - 0.5) + rng.normal(scale=0.05, size=n)),
+                            ("Blunt", lambda s: base_logit + rng.normal(scale=0.05, size=n))):
+        for seed in (1, 2):
+            p = 1 / (1 + np.exp(-logit_fn(seed)))
+            summary = ctr_summary(y, p, np.arange(n) % 50, {"scenario": scen})
+            record = {"run_id": f"{model}-{seed}", "suite": "c", "model": model, "label": model, "dataset": "d",
+                      "seed": seed, "status": "ok", "wall_seconds": 1.0, "test": {"test": summary},
+                      "provenance": {"config_hash": "c", "dataset_fingerprint": "f", "git_commit": "g",
+                                     "tie_policy": "n/a", "llm_backends": {}}}
+            store.save(record, {"test": pl.DataFrame({"user_idx": np.arange(n) % 50, "row": np.arange(n), "label": y,
+                                                      "prediction": p, "logloss": sample_logloss(y, p),
+                                                      "group_scenario": np.char.add("scenario:", scen)})})
+    return store
+
+
+def test_ctr_metrics_use_delong_and_lower_logloss_is_best(tmp_path):
+    store = _ctr_store(tmp_path)
+    csv, md = write_leaderboard(store, tmp_path / "lb", "c", "LR", metrics=("auc", "logloss", "auc|scenario:a"),
+                                html=False)
+    board = pl.read_csv(csv)
+    sharp = {r["metric"]: r for r in board.filter(pl.col("model") == "Sharp").iter_rows(named=True)}
+    blunt = {r["metric"]: r for r in board.filter(pl.col("model") == "Blunt").iter_rows(named=True)}
+    assert sharp["auc"]["test"] == "delong" and sharp["auc"]["significant"]
+    assert sharp["auc|scenario:a"]["test"] == "delong" and sharp["auc|scenario:a"]["significant"]
+    assert sharp["logloss"]["test"] == "wilcoxon"
+    assert not blunt["auc"]["significant"]  # the same predictions up to noise
+    best_logloss = board.filter(pl.col("metric") == "logloss")["mean"].min()
+    text = md.read_text()
+    assert f"**{best_logloss:.4f}" in text  # LogLoss: the lowest is bold
+    assert recompute_check(store, csv) == []
+
+
+def test_each_model_may_have_its_own_baseline(tmp_path):
+    store = _ctr_store(tmp_path)
+    board = leaderboard(store, "c", {"Sharp": "Blunt", "Blunt": "LR"}, metrics=("auc",))
+    rows = {r["model"]: r for r in board.iter_rows(named=True)}
+    assert rows["Sharp"]["baseline"] == "Blunt" and rows["Sharp"]["significant"]
+    assert rows["Blunt"]["baseline"] == "LR" and rows["LR"]["p_value"] is None
