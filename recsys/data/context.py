@@ -29,7 +29,7 @@ from recsys.data import schema as S
 from recsys.errors import DataError, RecipeError
 
 CONTEXT_KEYS = {"join", "label", "scenario", "sparse", "dense", "groups"}
-JOIN_KEYS = {"file", "format", "key", "on", "columns", "first_token", "extract", "names"}
+JOIN_KEYS = {"file", "format", "key", "on", "columns", "first_token", "extract", "names", "encoding"}
 CORE = {S.USER, S.ITEM, S.TIME, S.ORDER, S.RATING, S.DOMAIN, S.SCENARIO, S.LABEL, S.SPLIT}
 
 
@@ -72,7 +72,7 @@ def join_files(spec: dict) -> list[str]:
 def _read_side(path: Path, join: dict) -> pl.DataFrame:
     fmt = join.get("format", "csv")
     if fmt == "dat":  # '::'-separated, no header (MovieLens 1M)
-        return readers.dat_frame(path, join.get("names"))
+        return readers.dat_frame(path, join.get("names"), join.get("encoding", "utf-8"))
     return readers._read_table_raw(path, fmt)
 
 

@@ -41,11 +41,12 @@ def _existing(path: Path) -> Path:
     return path
 
 
-def _lines(path: Path) -> list[str]:
+def _lines(path: Path, encoding: str = "utf-8") -> list[str]:
     try:
-        return _existing(path).read_text(encoding="utf-8").splitlines()
+        return _existing(path).read_text(encoding=encoding).splitlines()
     except UnicodeDecodeError as exc:
-        raise DataError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", path=path) from exc
+        raise DataError(f"not {encoding} text ({exc.reason} at byte {exc.start})", path=path,
+                        hint="set encoding = \"latin-1\" (or the file's encoding) for this file in the recipe") from exc
 
 
 def _token_frame(path: Path, lines: list[str], ok: pl.Expr, expected: str,
@@ -204,9 +205,9 @@ def read_table(path: Path, format: str = "csv", columns: dict[str, str] | None =
     return S.canonical(out)
 
 
-def read_dat(path: Path, names: list[str] | None = None, **kw) -> pl.DataFrame:
+def read_dat(path: Path, names: list[str] | None = None, encoding: str = "utf-8", **kw) -> pl.DataFrame:
     """``a::b::c`` lines without a header (MovieLens 1M); ``names`` gives the columns, then as ``read_table``."""
-    raw = dat_frame(path, names)
+    raw = dat_frame(path, names, encoding)
     tmp_columns = kw.pop("columns", None) or {}
     renamed = raw.rename({src: canon for canon, src in tmp_columns.items() if src != canon})
     keep = list(tmp_columns) + ([c for c in renamed.columns if c not in tmp_columns] if kw.get("keep_extra") else [])
@@ -222,10 +223,10 @@ def read_dat(path: Path, names: list[str] | None = None, **kw) -> pl.DataFrame:
     return S.canonical(out)
 
 
-def dat_frame(path: Path, names: list[str] | None) -> pl.DataFrame:
+def dat_frame(path: Path, names: list[str] | None, encoding: str = "utf-8") -> pl.DataFrame:
     if not names:
         raise DataError("format 'dat' needs 'names' (the column names, in order)", path=path)
-    rows = [line.split("::") for line in _lines(path) if line.strip()]
+    rows = [line.split("::") for line in _lines(path, encoding) if line.strip()]
     bad = next((i for i, r in enumerate(rows) if len(r) != len(names)), None)
     if bad is not None:
         raise DataError(f"expected {len(names)} '::'-separated fields, found {len(rows[bad])}", path=path,

@@ -22,7 +22,7 @@ TOP_KEYS = {"name", "description", "task", "license", "citation", "files", "inte
             "split", "item_text", "notes", "llm_template", "domain_split", "context"}
 FILE_KEYS = {"path", "sha256", "url", "embedded", "note"}
 INTERACTION_KEYS = {"file", "format", "columns", "keep_extra", "constants", "on_bad_lines", "domain_offsets",
-                    "item_map", "domains", "names"}
+                    "item_map", "domains", "names", "encoding"}
 FILTER_KEYS = {"rating_min", "time_window", "dedup", "user_core", "item_core"}
 SPLIT_KEYS = {"method", "order_by", "valid", "test", "seed", "per_user", "files", "shift", "ood"}
 

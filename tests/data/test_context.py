@@ -134,3 +134,31 @@ def test_a_users_own_ctr_recipe(tmp_path):
     assert (df["label"] == (df["rating"] > 3).cast(pl.Float64)).all()
     t = ContextTensors(ds)
     assert t.token_fields == ["user_id", "item_id", "sex", "scenario"] and t.float_fields == ["age"]
+
+
+def test_every_shipped_ctr_recipe_validates():
+    from recsys.data.recipe import available
+
+    names = [n for n in available() if n.startswith("ms-")]
+    assert {"ms-ml-1m", "ms-kuairand-1k", "ms-ali-ccp-full", "ms-amazon-5core", "ms-douban-full", "ms-mind-full"} <= set(names)
+    for name in names:
+        recipe = load_recipe_file(available()[name])
+        assert recipe.task == "multi_scenario"
+
+
+def test_ml1m_recipe_reads_the_dat_files(tmp_path):
+    """The shipped ML-1M recipe on a three-user copy of the original layout ('::', latin-1 titles)."""
+    folder = tmp_path / "ml-1m"
+    folder.mkdir()
+    (folder / "ratings.dat").write_text("".join(f"{u}::{i}::{1 + (u + i) % 5}::97830{u}{i}\n"
+                                                for u in (1, 2, 3) for i in (10, 20, 30, 40)))
+    (folder / "users.dat").write_text("1::F::1::10::48067\n2::M::25::16::70072\n3::M::56::15::55117\n")
+    (folder / "movies.dat").write_bytes("10::Café Society (1995)::Drama|Romance\n20::Heat (1995)::Action|Crime\n"
+                                        "30::Jumanji (1995)::Adventure\n40::Babe (1995)::Children's\n".encode("latin-1"))
+    ds = prepare(REPO / "datasets/ms-ml-1m.toml", tmp_path, progress=False)
+    df = ds.interactions
+    assert dict(df.group_by("user_id").agg(pl.col("scenario").first()).iter_rows()) == \
+        {"1": "under-25", "2": "25-34", "3": "35-plus"}
+    assert df.filter(pl.col("item_id") == "20")["genre"][0] == "Action"
+    assert df.filter(pl.col("item_id") == "10")["year"][0] == "1995"
+    assert (df["label"] == (df["rating"] > 3).cast(pl.Float64)).all()
