@@ -11,7 +11,7 @@ TORCH_VERSION ?= 2.13.0
 TORCH_PIP_ARGS ?=
 RECBOLE_VERSION ?= 1.2.1
 
-.PHONY: install demo test perf leaderboard bench-sequential bench-cross-domain bench-ood bench-hard-negatives clean
+.PHONY: install demo test perf leaderboard bench-sequential bench-cross-domain bench-ood bench-hard-negatives bench-multi-scenario bench-gprec clean
 
 install: $(VENV)/.installed
 
@@ -40,7 +40,7 @@ perf: install
 leaderboard: install
 	$(VENV)/bin/recsys bench --suite quick --results leaderboard/results --quiet
 	$(VENV)/bin/recsys leaderboard --suite quick --results leaderboard/results --out leaderboard --latex
-	for s in sequential cross-domain ood hard-negatives; do \
+	for s in sequential cross-domain ood hard-negatives multi-scenario gprec; do \
 	  $(VENV)/bin/recsys leaderboard --suite $$s --results leaderboard/results --out leaderboard --latex; done
 
 # the sequential suite itself: hours on 2 CPU cores (resumable: finished cells are skipped)
@@ -55,6 +55,12 @@ bench-ood: install
 
 bench-hard-negatives: install
 	$(VENV)/bin/recsys bench --suite hard-negatives --results leaderboard/results --quiet
+
+bench-multi-scenario: install
+	$(VENV)/bin/recsys bench --suite multi-scenario --results leaderboard/results --quiet
+
+bench-gprec: install
+	$(VENV)/bin/recsys bench --suite gprec --results leaderboard/results --quiet
 
 clean:
 	rm -rf $(VENV) build *.egg-info
