@@ -3,7 +3,7 @@
 ``score_fn(rows)`` returns predicted click probabilities for dataset rows. The result keeps
 every sample's label and prediction (``per_user`` holds per-sample vectors here; ``users`` is
 each sample's user), so the leaderboard can test AUC differences with DeLong's paired test
-and LogLoss differences with a signed-rank test on per-sample losses.
+and LogLoss differences with a paired t-test on per-sample losses.
 
 - AUC: the Mann-Whitney statistic with mid-ranks for ties (a tie counts one half).
 - LogLoss: mean binary cross-entropy, predictions clipped to [1e-7, 1 - 1e-7].

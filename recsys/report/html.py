@@ -58,7 +58,8 @@ def render_html(store: ResultsStore, board: pl.DataFrame, suite: str, plots: dic
              f"</title><style>{_STYLE}</style><script>{_SCRIPT}</script></head><body>",
              f"<h1>Leaderboard: suite <code>{html.escape(suite)}</code></h1>",
              "<p>Mean ± std over seeds. <span class='sig'>†</span> = differs from the baseline (Wilcoxon "
-             "signed-rank on per-user values; for AUC, DeLong's test on per-sample predictions; Holm-corrected "
+             "signed-rank on per-user values; for AUC, DeLong's test on per-sample predictions; for LogLoss, the "
+             "paired t-test on per-sample losses; Holm-corrected "
              "p &lt; 0.05). Click a header to sort; hover a cell for its test and provenance.</p>",
              "<label>Filter models: <input id='filter' oninput='filterModels(this)'></label>"]
     for dataset in sorted(set(board["dataset"].to_list())):

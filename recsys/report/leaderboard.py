@@ -10,7 +10,8 @@ A metric may name the test split it is read from: ``test_ood/ndcg@20`` is NDCG@2
 
 CTR metrics (``auc``, ``logloss``, ``gauc``, optionally per group: ``auc|scenario:drama``) are
 tested on per-sample predictions averaged over seeds: AUC with DeLong's paired test, LogLoss with
-the signed-rank test on per-sample losses, GAUC on per-user AUCs. LogLoss is lower-is-better.
+the paired t-test on per-sample losses (LogLoss is their mean), GAUC with the signed-rank test on
+per-user AUCs. LogLoss is lower-is-better.
 The baseline may differ per model (``{model: baseline}``, e.g. GPRec (DeepFM) vs DeepFM).
 """
 
@@ -67,8 +68,8 @@ def ctr_test(store: ResultsStore, mine: list[str], theirs: list[str], metric: st
     base = split_group_metric(split_phase(metric)[1])[0]
     if base == "auc":
         return delong(both["label"].to_numpy(), both["prediction"].to_numpy(), both["prediction_b"].to_numpy())
-    if base == "logloss":
-        return wilcoxon(both["logloss"].to_numpy(), both["logloss_b"].to_numpy())
+    if base == "logloss":  # LogLoss is a mean: test the mean per-sample difference (signed ranks would test medians)
+        return paired_t(both["logloss"].to_numpy(), both["logloss_b"].to_numpy())
     ua, ub = _user_aucs(both, "prediction"), _user_aucs(both, "prediction_b")
     joined = ua.join(ub, on="user_idx", suffix="_b")
     return wilcoxon(joined["auc"].to_numpy(), joined["auc_b"].to_numpy())
@@ -190,8 +191,8 @@ def markdown(board: pl.DataFrame, alpha: float = 0.05) -> str:
             out.append(f"| {name} | {seeds} | " + " | ".join(cells) + " |")
         if bases:
             tests = sorted(set(b["test"].drop_nulls().to_list()))
-            how = {"wilcoxon": "Wilcoxon signed-rank on per-user values (per-sample losses / per-user AUCs for "
-                               "CTR)", "delong": "DeLong on AUC", "paired-t": "paired t-test"}
+            how = {"wilcoxon": "Wilcoxon signed-rank on per-user values", "delong": "DeLong on AUC",
+                   "paired-t": "paired t-test (per-sample LogLoss)"}
             against = base if base else "each model's own baseline"
             out.append(f"\n† differs from {against} ({'; '.join(how.get(t, t) for t in tests) or 'Wilcoxon'}, "
                        f"Holm-corrected p < {alpha}).\n")

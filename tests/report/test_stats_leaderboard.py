@@ -131,7 +131,7 @@ def test_ctr_metrics_use_delong_and_lower_logloss_is_best(tmp_path):
     blunt = {r["metric"]: r for r in board.filter(pl.col("model") == "Blunt").iter_rows(named=True)}
     assert sharp["auc"]["test"] == "delong" and sharp["auc"]["significant"]
     assert sharp["auc|scenario:a"]["test"] == "delong" and sharp["auc|scenario:a"]["significant"]
-    assert sharp["logloss"]["test"] == "wilcoxon"
+    assert sharp["logloss"]["test"] == "paired-t"
     assert not blunt["auc"]["significant"]  # the same predictions up to noise
     best_logloss = board.filter(pl.col("metric") == "logloss")["mean"].min()
     text = md.read_text()
