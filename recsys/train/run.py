@@ -121,6 +121,12 @@ def train_run(model_name: str, ds: PreparedDataset, overrides: dict | None = Non
     spec = get_model_spec(model_name)
     overrides = dict(overrides or {})
     ctr = ds.task in ("ctr", "multi_scenario")
+    ctr_model = spec.task in ("context", "multi_scenario")
+    # RecBole's context models may also rank (pointwise, sampled negatives); ours are CTR-only
+    if (ctr and not ctr_model) or (not ctr and ctr_model and spec.source == "recsys"):
+        raise ConfigError(f"{spec.name} is a {spec.task} model and {ds.name} a {ds.task} dataset: "
+                          + ("CTR datasets train context models (recsys models --task context / multi_scenario)"
+                             if ctr else "context (CTR) models need a ctr or multi_scenario dataset, e.g. ms-ml-100k"))
     settings_dict = {**DEFAULTS, **(CTR_DEFAULTS if ctr else {}), **overrides}
     if settings_dict["objective"] not in OBJECTIVES:
         raise ConfigError(f"objective must be one of {OBJECTIVES}, got {settings_dict['objective']!r}")

@@ -112,3 +112,13 @@ def test_runs_inside_recboles_own_trainer(name):
     out = run_recbole(name, ds, {"epochs": 3, "embedding_size": 16, "learning_rate": 0.005}, saved=False)
     assert set(out["test"]) == {"auc", "logloss"}
     assert 0.65 < out["test"]["auc"] < 1.0 and math.isfinite(out["test"]["logloss"])
+
+
+def test_models_and_datasets_of_different_tasks_are_refused(data, ml100k):
+    from recsys.train.run import ConfigError
+
+    ds, _ = data
+    with pytest.raises(ConfigError, match="CTR datasets train context models"):
+        train_run("SASRec", ds, QUICK)
+    with pytest.raises(ConfigError, match="need a ctr or multi_scenario dataset"):
+        train_run("STAR", ml100k, QUICK)
