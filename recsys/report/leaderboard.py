@@ -37,16 +37,26 @@ def lower_is_better(metric: str) -> bool:
     return split_group_metric(split_phase(metric)[1])[0] in LOWER_IS_BETTER
 
 
-def sample_means(store: ResultsStore, run_ids: list[str], metric: str, phase: str = "test") -> pl.DataFrame:
-    """Per-sample label, prediction and loss averaged over seeds (a group metric keeps its group's samples)."""
+def _group_frames(store: ResultsStore, run_ids: list[str], metric: str, phase: str) -> list[pl.DataFrame]:
+    """Each run's per-user (or per-sample) frame of the metric's split, cut to its group if it names one."""
     phase, name = split_phase(metric, phase)
     _, column, label = split_group_metric(name)
     frames = []
     for r in run_ids:
         frame = store.per_user(r, phase)
         if column is not None:
+            if column not in frame.columns:
+                raise KeyError(f"run {r} has no per-user {column!r} labels (group metric {metric!r}); "
+                               "it was evaluated before group metrics existed: run it again")
             frame = frame.filter(pl.col(column) == label)
-        frames.append(frame.select("row", "user_idx", "label", "prediction", "logloss"))
+        frames.append(frame)
+    return frames
+
+
+def sample_means(store: ResultsStore, run_ids: list[str], metric: str, phase: str = "test") -> pl.DataFrame:
+    """Per-sample label, prediction and loss averaged over seeds (a group metric keeps its group's samples)."""
+    frames = [f.select("row", "user_idx", "label", "prediction", "logloss")
+              for f in _group_frames(store, run_ids, metric, phase)]
     return (pl.concat(frames).group_by("row").agg(pl.col("user_idx").first(), pl.col("label").first(),
                                                   pl.col("prediction").mean(), pl.col("logloss").mean())
             .sort("row"))
@@ -89,17 +99,8 @@ def metric_value(record: dict, metric: str, phase: str = "test") -> float | None
 
 def user_means(store: ResultsStore, run_ids: list[str], metric: str, phase: str = "test") -> pl.DataFrame:
     """Per-user metric averaged over seeds; a group metric (``ndcg@10|item:tail``) keeps that group's users."""
-    phase, name = split_phase(metric, phase)
-    base, column, label = split_group_metric(name)
-    frames = []
-    for r in run_ids:
-        frame = store.per_user(r, phase)
-        if column is not None:
-            if column not in frame.columns:
-                raise KeyError(f"run {r} has no per-user {column!r} labels (group metric {metric!r}); "
-                               "it was evaluated before group metrics existed: run it again")
-            frame = frame.filter(pl.col(column) == label)
-        frames.append(frame.select("user_idx", pl.col(base).alias(metric)))
+    base = split_group_metric(split_phase(metric, phase)[1])[0]
+    frames = [f.select("user_idx", pl.col(base).alias(metric)) for f in _group_frames(store, run_ids, metric, phase)]
     return pl.concat(frames).group_by("user_idx").agg(pl.col(metric).mean()).sort("user_idx")
 
 
