@@ -580,7 +580,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        hint = (": finished runs are kept; the same command resumes where it stopped"
+                if getattr(args, "command", None) == "bench" else "")
+        print(f"interrupted{hint}", file=sys.stderr)
         return 130
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import tomllib
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,11 +13,11 @@ import polars as pl
 
 from recsys.bench.provenance import provenance
 from recsys.bench.store import ResultsStore, run_id
-from recsys.data.prepare import PreparedDataset, prepare
 from recsys.data.context_tensors import tensors_for
+from recsys.data.prepare import PreparedDataset, prepare
 from recsys.data.tensors import DatasetTensors
 from recsys.errors import RecipeError
-from recsys.train.run import RunResult, config_hash, train_run
+from recsys.train.run import RunResult, config_hash, failure_message, train_run
 
 log = logging.getLogger(__name__)
 SUITES_DIR = Path(__file__).parent / "suites"
@@ -120,6 +121,21 @@ def _tta_keys(overrides: dict) -> dict:
     return {k: v for k, v in overrides.items() if k in allowed}
 
 
+def check_suite(suite: Suite) -> None:
+    """Before anything runs: every entry names a known model and every dataset a known recipe."""
+    from recsys.data.recipe import find_recipe
+    from recsys.models.registry import UnknownModel, get_model_spec
+
+    for entry, overrides in suite.models.items():
+        try:
+            get_model_spec(overrides.get("model", entry))
+        except UnknownModel as exc:
+            raise RecipeError(str(exc), recipe=f"suite {suite.name}", key=f"models.{entry}",
+                              hint="name a registered model (recsys models), or add model = \"...\" to the entry")
+    for dataset in suite.datasets:
+        find_recipe(dataset)
+
+
 def run_suite(suite: Suite, store: ResultsStore, data_dir: str | None = None, progress: bool | None = None,
               echo=print) -> list[dict]:
     """Run every unfinished cell; returns the records of this suite (finished earlier or now).
@@ -131,6 +147,7 @@ def run_suite(suite: Suite, store: ResultsStore, data_dir: str | None = None, pr
     trains the model once per domain of a cross-domain dataset and merges the per-user results.
     """
     done = []
+    check_suite(suite)
     cells = list(suite.cells())
     backbones = {o["backbone"] for _, _, o, _ in cells if o.get("model") == "TTA4SR"}
     for b in backbones:
@@ -165,17 +182,7 @@ def run_suite(suite: Suite, store: ResultsStore, data_dir: str | None = None, pr
         own = {k: v for k, v in suite.models[entry].items() if k not in ("datasets", "seeds", "baseline")}
         return {**suite.defaults, **own}
 
-    for i, (dataset, entry, overrides, seed) in enumerate(cells, 1):
-        if dataset not in prepared:
-            ds = prepare(dataset, data_dir, progress=progress is not False)
-            prepared[dataset] = (ds, tensors_for(ds))
-        ds, tensors = prepared[dataset]
-        rid, chash = cell_id(entry, overrides, seed, ds)
-        if store.has(rid):
-            echo(f"[{i}/{len(cells)}] {entry} on {dataset}, seed {seed}: done earlier, skipped")
-            done.append(rid)
-            continue
-        echo(f"[{i}/{len(cells)}] {entry} on {dataset}, seed {seed} ...")
+    def run_cell(entry, overrides, seed, ds, tensors, rid, chash):
         if overrides.get("model") == "TTA4SR":
             from recsys.train.tta import tta_run
 
@@ -190,8 +197,26 @@ def run_suite(suite: Suite, store: ResultsStore, data_dir: str | None = None, pr
             result = tta_run(ckpt, ds, overrides.get("operator", "TMask-R"), tta, seed=seed, tensors=tensors,
                              name=entry)
             save_result(store, result, ds, rid, chash, suite.name)
-        else:
-            result = train_cell(entry, overrides, seed, ds, tensors, rid, chash, save=True)
+            return result
+        return train_cell(entry, overrides, seed, ds, tensors, rid, chash, save=True)
+
+    for i, (dataset, entry, overrides, seed) in enumerate(cells, 1):
+        if dataset not in prepared:
+            ds = prepare(dataset, data_dir, progress=progress is not False)
+            prepared[dataset] = (ds, tensors_for(ds))
+        ds, tensors = prepared[dataset]
+        rid, chash = cell_id(entry, overrides, seed, ds)
+        if store.has(rid):
+            echo(f"[{i}/{len(cells)}] {entry} on {dataset}, seed {seed}: done earlier, skipped")
+            done.append(rid)
+            continue
+        echo(f"[{i}/{len(cells)}] {entry} on {dataset}, seed {seed} ...")
+        try:
+            result = run_cell(entry, overrides, seed, ds, tensors, rid, chash)
+        except Exception as exc:  # noqa: BLE001  (a cell that cannot even start is recorded as failed; Ctrl-C stops)
+            result = RunResult(model=entry, dataset=ds.name, seed=seed, status="failed", config=dict(overrides),
+                               error=failure_message(exc), fit={"traceback": traceback.format_exc(limit=-8)})
+            save_result(store, result, ds, rid, chash, suite.name)
         if result.status != "ok":
             echo(f"    FAILED: {result.error} (recorded in {store.path(rid)})")
         else:

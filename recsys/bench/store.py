@@ -12,10 +12,12 @@ interrupted and restarted finds its finished runs and skips them.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import re
+from contextlib import contextmanager
 from pathlib import Path
 
 import polars as pl
@@ -35,16 +37,36 @@ def safe_name(model: str) -> str:
 
 
 def _atomic_write(path: Path, write) -> None:
+    """Write to a temporary name, flush it to disk, then rename: a reader sees the old file or the new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
-    write(tmp)
-    os.replace(tmp, path)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():  # the write failed (disk full, an exception): leave no partial file behind
+            tmp.unlink()
 
 
 class ResultsStore:
+    """A folder of run records. Writers hold an exclusive lock on ``<root>/.lock`` while they write,
+    so two processes filling one store (two ``recsys bench`` on the same ``--results``) never
+    interleave a record and its per-user files, or a consolidation with a write."""
+
     def __init__(self, root: str | Path):
         self.root = Path(root)
         (self.root / "runs").mkdir(parents=True, exist_ok=True)
+
+    @contextmanager
+    def lock(self):
+        with open(self.root / ".lock", "a+") as fh:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
     def path(self, rid: str) -> Path:
         return self.root / "runs" / f"{rid}.json"
@@ -60,9 +82,11 @@ class ResultsStore:
 
     def save(self, record: dict, per_user: dict[str, pl.DataFrame] | None = None) -> Path:
         rid = record["run_id"]
-        for phase, frame in (per_user or {}).items():
-            _atomic_write(self.root / "per_user" / f"{rid}.{phase}.parquet", frame.write_parquet)
-        _atomic_write(self.path(rid), lambda p: Path(p).write_text(json.dumps(record, indent=2, default=str)))
+        text = json.dumps(record, indent=2, default=str)  # fails before anything is written if it cannot
+        with self.lock():  # per-user files first: a record on disk always has its vectors
+            for phase, frame in (per_user or {}).items():
+                _atomic_write(self.root / "per_user" / f"{rid}.{phase}.parquet", frame.write_parquet)
+            _atomic_write(self.path(rid), lambda p: Path(p).write_text(text))
         return self.path(rid)
 
     def records(self) -> list[dict]:
@@ -78,8 +102,9 @@ class ResultsStore:
         return pl.read_parquet(self.root / "per_user" / f"{rid}.{phase}.parquet")
 
     def consolidate(self) -> pl.DataFrame:
-        df = records_frame(self.records())
-        _atomic_write(self.root / "results.parquet", df.write_parquet)
+        with self.lock():
+            df = records_frame(self.records())
+            _atomic_write(self.root / "results.parquet", df.write_parquet)
         return df
 
 

@@ -6,7 +6,15 @@ import json
 import os
 from pathlib import Path
 
+import pickle
+
 import torch
+
+from recsys.errors import RecsysError
+
+
+class CheckpointError(RecsysError):
+    """A checkpoint that is not a plain state dict (or not a checkpoint at all): refused, never executed."""
 
 
 def save_checkpoint(model: torch.nn.Module, path: str | Path, config: dict) -> Path:
@@ -25,7 +33,17 @@ def save_checkpoint(model: torch.nn.Module, path: str | Path, config: dict) -> P
 def load_checkpoint(model: torch.nn.Module, path: str | Path) -> dict:
     """Load weights into ``model`` with ``weights_only=True``; returns the saved config."""
     path = Path(path)
-    state = torch.load(path.with_suffix(".pt"), map_location="cpu", weights_only=True)
+    weights = path.with_suffix(".pt")
+    if not weights.is_file():
+        raise CheckpointError(f"{weights}: checkpoint not found (a checkpoint is <path>.pt plus <path>.json)")
+    try:  # weights_only: the unpickler accepts tensors and plain containers only, it never calls code
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as exc:
+        raise CheckpointError(f"{weights}: refused: not a plain state dict of tensors ({type(exc).__name__}: "
+                              f"{str(exc).splitlines()[0][:200]}). Only checkpoints written by recsys (or any "
+                              "torch.save(model.state_dict())) load; nothing in the file was executed") from exc
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{weights}: refused: holds a {type(state).__name__}, not a state dict")
     model.load_state_dict(state)
     meta = path.with_suffix(".json")
     return json.loads(meta.read_text()) if meta.is_file() else {}

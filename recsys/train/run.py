@@ -15,6 +15,7 @@ import random
 import re
 import resource
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,6 +73,13 @@ class RunResult:
 
     def metric(self, name: str, phase: str = "test") -> float:
         return self.test[phase].summary[name]
+
+
+def failure_message(exc: BaseException) -> str:
+    """What a failed run records: the error's type and message, out-of-memory said in words."""
+    if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":
+        return f"out of memory ({type(exc).__name__}: {exc}); lower train_batch_size / eval_batch_size"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def config_hash(config: dict) -> str:
@@ -205,9 +213,10 @@ def train_run(model_name: str, ds: PreparedDataset, overrides: dict | None = Non
             save_checkpoint(model, checkpoint, {"model": spec.name, "dataset": ds.name,
                                                 "fingerprint": ds.fingerprint, "seed": seed,
                                                 "config": result.config})
-    except (FloatingPointError, ValueError) as exc:
-        result.status, result.error = "failed", f"{type(exc).__name__}: {exc}"
-        result.fit = {"epochs_run": trainer.log.epochs_run, "losses": trainer.log.losses}
+    except Exception as exc:  # noqa: BLE001  (any failure of the run is recorded; Ctrl-C is not caught)
+        result.status, result.error = "failed", failure_message(exc)
+        result.fit = {"epochs_run": trainer.log.epochs_run, "losses": trainer.log.losses,
+                      "traceback": traceback.format_exc(limit=-8)}
     result.wall_seconds = time.perf_counter() - t_start
     result.peak_memory_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return result
