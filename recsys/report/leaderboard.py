@@ -23,8 +23,8 @@ import numpy as np
 import polars as pl
 
 from recsys.bench.store import ResultsStore
-from recsys.eval.groups import split_group_metric
 from recsys.eval.ctr import LOWER_IS_BETTER, auc
+from recsys.eval.groups import split_group_metric
 from recsys.eval.stats import delong, holm, paired_t, wilcoxon
 
 COLUMNS = ["dataset", "model", "metric", "mean", "std", "seeds", "baseline", "p_value", "significant",

@@ -9,8 +9,8 @@ from pathlib import Path
 import polars as pl
 
 from recsys.bench.store import ResultsStore
-from recsys.eval.stats import bootstrap_ci
 from recsys.eval.groups import split_group_metric
+from recsys.eval.stats import bootstrap_ci
 from recsys.report.leaderboard import CTR_METRICS, metric_value, sample_means, split_phase, user_means
 
 

@@ -32,8 +32,7 @@ from recsys.models.recbole_view import ContextDatasetView, TrainDatasetView
 from recsys.models.registry import ModelSpec, get_model_spec
 from recsys.paths import cache_dir
 from recsys.train.inputs import INPUT_KEYS, model_inputs, training_tensors
-from recsys.train.objectives import (OBJECTIVES, build_objective, choose_objective, ctr_score_function,
-                                     score_function)
+from recsys.train.objectives import OBJECTIVES, build_objective, choose_objective, ctr_score_function, score_function
 from recsys.train.trainer import Phase, Trainer, TrainerSettings
 
 #: Keys our loop reads (RecBole's names where RecBole has the same setting).

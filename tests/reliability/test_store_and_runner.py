@@ -1,9 +1,9 @@
 """Crash safety of the results store and the suite runner: locks, atomic writes, failed runs, resume."""
 
 import json
-import re
 import multiprocessing as mp
 import os
+import re
 import signal
 import subprocess
 import sys
