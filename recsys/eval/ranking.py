@@ -5,8 +5,11 @@ one vectorised pass gives every metric at every K. Definitions (with formulas) a
 ``docs/metrics.md``; they equal RecBole's evaluator on tie-free scores (a test pins it).
 
 Tie policies (how a positive item is ranked among items with exactly its score):
-- ``pessimistic`` (default): every tied item is ranked above it. A constant model scores 0.
-- ``optimistic``: every tied item is ranked below it (reported only for comparison).
+- ``pessimistic`` (default): every tied non-positive item is ranked above it. A constant model scores 0.
+- ``optimistic``: every tied non-positive item is ranked below it (reported only for comparison).
+  Under both, a user's positives tied with each other take consecutive places among themselves
+  (in the order they are listed), so two tied positives are never both first (precision <= 1)
+  nor both last.
 - ``expected``: the expectation of each metric over a uniformly random order of the tied
   items, computed per positive item (ties between two positives are treated independently).
 - ``random``: ties broken by seeded random keys (reproducible for a given seed).
@@ -68,11 +71,19 @@ def positive_ranks(scores: torch.Tensor, positives: torch.Tensor, tie_policy: st
     if excluded.any():
         greater = torch.where(excluded, torch.full_like(greater, float(scores.shape[1])), greater)
         ties = torch.where(excluded, torch.zeros_like(ties), ties)
-    if tie_policy == "pessimistic":
-        greater, ties = greater + ties, torch.zeros_like(ties)
-    elif tie_policy == "optimistic":
+    if tie_policy in ("pessimistic", "optimistic"):
+        tied_pos, tied_before = _tied_positives(pos_scores, valid & ~excluded)
+        other = (ties - tied_pos).clamp(min=0)  # tied items that are not this user's positives
+        greater = greater + tied_before + (other if tie_policy == "pessimistic" else 0.0)
         ties = torch.zeros_like(ties)
     return PositiveRanks(greater=greater, ties=ties, valid=valid)
+
+
+def _tied_positives(pos_scores: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per positive: how many of the user's other positives share its score, and how many of those come first."""
+    same = (pos_scores.unsqueeze(2) == pos_scores.unsqueeze(1)) & valid.unsqueeze(1) & valid.unsqueeze(2)
+    same &= ~torch.eye(pos_scores.shape[1], dtype=torch.bool, device=pos_scores.device)
+    return same.sum(2).double(), torch.tril(same, diagonal=-1).sum(2).double()
 
 
 def _counts_full(scores: torch.Tensor, pos_scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
