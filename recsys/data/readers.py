@@ -54,7 +54,7 @@ def _token_frame(path: Path, lines: list[str], ok: pl.Expr, expected: str,
     """Split lines on whitespace; check each with the boolean expression ``ok`` over ``tok``."""
     if on_bad_lines not in BAD_LINE_POLICIES:
         raise DataError(f"on_bad_lines must be one of {BAD_LINE_POLICIES}, got {on_bad_lines!r}", path=path)
-    df = pl.DataFrame({"ln": pl.int_range(1, len(lines) + 1, eager=True), "raw": lines})
+    df = pl.DataFrame({"ln": list(range(1, len(lines) + 1)), "raw": lines}, schema={"ln": pl.Int64, "raw": pl.String})
     df = df.with_columns(pl.col("raw").str.strip_chars())
     df = df.filter(pl.col("raw") != "")
     if skip_comments:
@@ -132,9 +132,9 @@ def read_abxi(path: Path, item_map: Path | None = None, domains: list[str] | Non
         pl.element().str.contains(r"^[^|]+\|\d+(\.\d*)?$")).list.all()
     df = _token_frame(path, _lines(path), ok, "'user item|timestamp ...'", on_bad_lines, report)
     df = df.with_columns(pl.col("tok").list.first().alias(S.USER), pl.col("tok").list.slice(1).alias("pair"))
-    df = df.select(S.USER, "pair").explode("pair")
+    df = df.select("ln", S.USER, "pair").explode("pair")
     df = df.with_columns(pl.col("pair").str.split_exact("|", 1).alias("p")).unnest("p")
-    df = df.select(S.USER, pl.col("field_0").alias("_iid"), pl.col("field_1").cast(pl.Float64).alias(S.TIME))
+    df = df.select("ln", S.USER, pl.col("field_0").alias("_iid"), pl.col("field_1").cast(pl.Float64).alias(S.TIME))
     if item_map is None:
         raise DataError("the abxi format needs 'item_map' (the map_item JSON file)", path=path)
     try:
@@ -151,9 +151,10 @@ def read_abxi(path: Path, item_map: Path | None = None, domains: list[str] | Non
     out = df.join(lookup, on="_iid", how="left", maintain_order="left")
     missing = out.filter(pl.col(S.ITEM).is_null())
     if len(missing):
-        raise DataError(f"item id {missing['_iid'][0]} is not in the item map ({len(missing)} rows affected)",
-                        path=item_map)
-    return S.canonical(out.drop("_iid"))
+        raise DataError(f"item id {missing['_iid'][0]!r} is not in the item map {item_map} "
+                        f"({len(missing)} interactions affected)", path=path, line=int(missing["ln"][0]),
+                        hint="the interactions and the item map must come from the same release")
+    return S.canonical(out.drop("_iid", "ln"))
 
 
 def _read_table_raw(path: Path, fmt: str) -> pl.DataFrame:
@@ -163,10 +164,15 @@ def _read_table_raw(path: Path, fmt: str) -> pl.DataFrame:
             return pl.read_parquet(path)
         sep = {"csv": ",", "tsv": "\t", "atomic": "\t"}[fmt]
         df = pl.read_csv(path, separator=sep, infer_schema=False, quote_char=None if fmt == "atomic" else '"')
-    except (pl.exceptions.ComputeError, pl.exceptions.NoDataError, OSError) as exc:
+    except (pl.exceptions.PolarsError, OSError) as exc:
         raise DataError(f"cannot parse as {fmt}: {str(exc).splitlines()[0]}", path=path) from exc
     if fmt == "atomic":  # RecBole headers are name:type
-        df = df.rename({c: c.split(":", 1)[0] for c in df.columns})
+        names = [c.split(":", 1)[0] for c in df.columns]
+        dup = next((n for n in names if names.count(n) > 1), None)
+        if dup is not None:
+            raise DataError(f"header names column {dup!r} twice ({df.columns})", path=path, line=1,
+                            hint="RecBole atomic headers are tab-separated name:type fields, each name once")
+        df = df.rename(dict(zip(df.columns, names)))
     return df
 
 
