@@ -55,18 +55,51 @@ class Suite:
                         yield dataset, model, {**self.defaults, **overrides}, seed
 
 
+SUITE_KEYS = {"name", "description", "datasets", "seeds", "baseline", "metrics", "defaults", "models"}
+
+
 def load_suite(name_or_path: str) -> Suite:
+    """A suite file, checked: every problem names the file and the key, with the expected type."""
+    import difflib
+
     path = Path(name_or_path)
     if not path.is_file():
         path = SUITES_DIR / f"{name_or_path}.toml"
     if not path.is_file():
         known = sorted(p.stem for p in SUITES_DIR.glob("*.toml"))
         raise RecipeError(f"unknown suite {name_or_path!r}; shipped suites: {known}, or give a TOML file")
-    raw = tomllib.loads(path.read_text())
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise RecipeError(f"invalid TOML: {exc}", recipe=path) from exc
     for key in ("name", "datasets", "seeds", "models"):
         if key not in raw:
             raise RecipeError("missing key", recipe=path, key=key)
-    return Suite(name=raw["name"], datasets=list(raw["datasets"]), seeds=[int(s) for s in raw["seeds"]],
+    for key in raw:
+        if key not in SUITE_KEYS:
+            close = difflib.get_close_matches(key, SUITE_KEYS, n=1)
+            raise RecipeError("unknown key", recipe=path, key=key,
+                              hint=f"did you mean '{close[0]}'?" if close else f"allowed: {sorted(SUITE_KEYS)}")
+
+    def expect(key, ok, what):
+        if not ok(raw[key]):
+            raise RecipeError(f"expected {what}, found {type(raw[key]).__name__} {raw[key]!r}", recipe=path, key=key)
+
+    expect("name", lambda v: isinstance(v, str) and v, "a non-empty string")
+    expect("datasets", lambda v: isinstance(v, list) and v and all(isinstance(x, str) for x in v),
+           "a non-empty list of dataset names")
+    expect("seeds", lambda v: isinstance(v, list) and v and all(isinstance(x, int) and not isinstance(x, bool)
+                                                                for x in v), "a non-empty list of integers")
+    expect("models", lambda v: isinstance(v, dict) and v and all(isinstance(x, dict) for x in v.values()),
+           "a table of [models.NAME] tables")
+    for key, what in (("defaults", "a table"), ("metrics", "a list of metric names"), ("baseline", "a model entry")):
+        if key in raw:
+            expect(key, {"defaults": lambda v: isinstance(v, dict), "metrics": lambda v: isinstance(v, list),
+                         "baseline": lambda v: isinstance(v, str)}[key], what)
+    if "baseline" in raw and raw["baseline"] not in raw["models"]:
+        raise RecipeError(f"names {raw['baseline']!r}, which is not an entry", recipe=path, key="baseline",
+                          hint=f"entries: {', '.join(raw['models'])}")
+    return Suite(name=raw["name"], datasets=list(raw["datasets"]), seeds=list(raw["seeds"]),
                  models={m: dict(v) for m, v in raw["models"].items()}, defaults=dict(raw.get("defaults", {})),
                  description=raw.get("description", ""), baseline=raw.get("baseline"),
                  metrics=raw.get("metrics"))

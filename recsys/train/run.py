@@ -91,6 +91,66 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+TRAINER_RULES = {  # key: (check, what is expected)
+    "epochs": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    "learning_rate": (lambda v: _is_num(v) and 0 < v < float("inf"), "a number > 0"),
+    "train_batch_size": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    "eval_batch_size": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    "stopping_step": (lambda v: _is_int(v) and v >= 1, "an integer >= 1 (evaluations without improvement)"),
+    "eval_step": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    "weight_decay": (lambda v: v is None or (_is_num(v) and v >= 0), "a number >= 0"),
+    "threads": (lambda v: v is None or (_is_int(v) and v >= 1), "an integer >= 1"),
+    "topk": (lambda v: isinstance(v, (list, tuple)) and v and all(_is_int(k) and k >= 1 for k in v),
+             "a list of integers >= 1, e.g. [10, 20]"),
+    "valid_metric": (lambda v: isinstance(v, str) and v, "a metric name, e.g. ndcg@10 or auc"),
+    "tie_policy": (lambda v: v in ("pessimistic", "optimistic", "expected", "random"),
+                   "one of pessimistic, optimistic, expected, random"),
+}
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v) -> bool:
+    return (isinstance(v, (int, float)) and not isinstance(v, bool)) and v == v
+
+
+def check_values(overrides: dict, defaults: dict, model: str) -> None:
+    """Wrong types and out-of-range values are errors that name the key, the value and what is expected.
+
+    Trainer keys have explicit rules; a model key must have the type of its default (an integer where
+    the default is an integer, a number where it is a float, a list where it is a list ...), a
+    dropout is in [0, 1), and a positive integer default (sizes, layers, heads) stays positive.
+    """
+    for key, value in overrides.items():
+        if key in TRAINER_RULES:
+            ok, what = TRAINER_RULES[key]
+            if not ok(value):
+                raise ConfigError(f"{model}: {key} = {value!r}: expected {what}")
+            continue
+        default = defaults.get(key)
+        if default is None or key in INPUT_KEYS:
+            continue
+        what = None
+        if isinstance(default, bool):
+            what = None if isinstance(value, bool) else "true or false"
+        elif _is_int(default):
+            what = None if _is_int(value) else "an integer"
+            if what is None and default > 0 and value < 1:
+                what = "an integer >= 1"
+        elif isinstance(default, float):
+            what = None if _is_num(value) else "a number"
+        elif isinstance(default, str):
+            what = None if isinstance(value, str) else "a string"
+        elif isinstance(default, (list, tuple)):
+            what = None if isinstance(value, (list, tuple)) else f"a list like {list(default)!r}"
+        if what is None and "dropout" in key and _is_num(value) and not 0 <= value < 1:
+            what = "a probability in [0, 1)"
+        if what is not None:
+            raise ConfigError(f"{model}: {key} = {value!r}: expected {what} (default {default!r})")
+
+
 def recbole_model_config(spec: ModelSpec, ds: PreparedDataset, overrides: dict, seed: int):
     """RecBole's ``Config`` for the model: its defaults plus the model-side overrides."""
     from recbole.config import Config
@@ -119,6 +179,7 @@ def recbole_model_config(spec: ModelSpec, ds: PreparedDataset, overrides: dict, 
         raise ConfigError(f"unknown config key {key!r} for {spec.name}" +
                           (f"; did you mean {', '.join(close)}?" if close else "") +
                           " (keys are RecBole's names plus recsys's trainer keys, see docs/training.md)")
+    check_values(overrides, {**config.internal_config_dict, **getattr(cls, "CONFIG_DEFAULTS", {})}, spec.name)
     return cls, config
 
 
