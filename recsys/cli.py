@@ -286,7 +286,10 @@ def cmd_leaderboard(args) -> int:
         from recsys.report.leaderboard import latex
 
         tex = md.with_suffix(".tex")
-        tex.write_text(latex(pl.read_csv(csv)))
+        from recsys.bench.store import atomic_write
+
+        table = latex(pl.read_csv(csv))
+        atomic_write(tex, lambda p: p.write_text(table))
         print(f"LaTeX: {tex}")
     print(md.read_text())
     print(f"written: {csv}, {md}")

@@ -15,13 +15,13 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
-import os
 import re
 from contextlib import contextmanager
 from pathlib import Path
 
 import polars as pl
 
+from recsys.atomic_write import atomic_write  # noqa: F401  (re-exported: the store's writer)
 from recsys.errors import DataError
 
 
@@ -34,20 +34,6 @@ def run_id(model: str, fingerprint: str, config_hash: str, seed: int) -> str:
 
 def safe_name(model: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.+-]+", "_", model).strip("_")
-
-
-def _atomic_write(path: Path, write) -> None:
-    """Write to a temporary name, flush it to disk, then rename: a reader sees the old file or the new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
-    try:
-        write(tmp)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():  # the write failed (disk full, an exception): leave no partial file behind
-            tmp.unlink()
 
 
 class ResultsStore:
@@ -85,8 +71,8 @@ class ResultsStore:
         text = json.dumps(record, indent=2, default=str)  # fails before anything is written if it cannot
         with self.lock():  # per-user files first: a record on disk always has its vectors
             for phase, frame in (per_user or {}).items():
-                _atomic_write(self.root / "per_user" / f"{rid}.{phase}.parquet", frame.write_parquet)
-            _atomic_write(self.path(rid), lambda p: Path(p).write_text(text))
+                atomic_write(self.root / "per_user" / f"{rid}.{phase}.parquet", frame.write_parquet)
+            atomic_write(self.path(rid), lambda p: Path(p).write_text(text))
         return self.path(rid)
 
     def records(self) -> list[dict]:
@@ -104,7 +90,7 @@ class ResultsStore:
     def consolidate(self) -> pl.DataFrame:
         with self.lock():
             df = records_frame(self.records())
-            _atomic_write(self.root / "results.parquet", df.write_parquet)
+            atomic_write(self.root / "results.parquet", df.write_parquet)
         return df
 
 

@@ -151,7 +151,7 @@ def read_abxi(path: Path, item_map: Path | None = None, domains: list[str] | Non
     out = df.join(lookup, on="_iid", how="left", maintain_order="left")
     missing = out.filter(pl.col(S.ITEM).is_null())
     if len(missing):
-        raise DataError(f"item id {missing['_iid'][0]!r} is not in the item map {item_map} "
+        raise DataError(f"item id {missing['_iid'][0]} is not in the item map {item_map} "
                         f"({len(missing)} interactions affected)", path=path, line=int(missing["ln"][0]),
                         hint="the interactions and the item map must come from the same release")
     return S.canonical(out.drop("_iid", "ln"))

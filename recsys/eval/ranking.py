@@ -167,6 +167,8 @@ def rank_metrics(ranks: PositiveRanks, ks: list[int] | tuple[int, ...]) -> dict[
         out[f"ndcg@{k}"] = (dcg_each.sum(1) / idcg[n_pos.long()]).numpy()
         # MAP@k: mean over hits of precision at the hit's rank, divided by min(n_pos, k)
         j = torch.arange(1, order.shape[1] + 1, dtype=torch.float64).expand_as(sorted_mid)
+        # the j-th target cannot stand above place j (expected ranks of tied targets can: 0.5 and 0.5)
+        sorted_mid = torch.maximum(sorted_mid, j - 1)
         in_k = (sorted_mid < k) & torch.isfinite(sorted_mid)
         prec_at_hit = torch.where(in_k, j / (sorted_mid + 1.0), torch.zeros_like(sorted_mid))
         out[f"map@{k}"] = (prec_at_hit.sum(1) / torch.clamp(n_pos, max=k)).numpy()

@@ -8,10 +8,10 @@ of the artefacts a run used.
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
+from recsys.atomic_write import atomic_write
 from recsys.data.prepare import PreparedDataset
 from recsys.paths import cache_dir
 
@@ -26,10 +26,17 @@ def write_meta(ds: PreparedDataset, name: str, meta: dict) -> Path:
     path = artefact_dir(ds) / f"{name}.json"
     meta = {"artefact": name, "dataset": ds.name, "fingerprint": ds.fingerprint,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **meta}
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(meta, indent=2, default=str))
-    os.replace(tmp, path)
+    text = json.dumps(meta, indent=2, default=str)
+    atomic_write(path, lambda p: p.write_text(text))  # the meta last: an artefact counts once it exists
     return path
+
+
+def save_npy(path: Path, array) -> None:
+    """``np.save`` to exactly ``path`` (no ``.npy`` appended to a temporary name), never pickling."""
+    import numpy as np
+
+    with open(path, "wb") as fh:
+        np.save(fh, array, allow_pickle=False)
 
 
 def list_artefacts(ds: PreparedDataset) -> list[dict]:

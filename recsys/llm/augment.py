@@ -26,6 +26,7 @@ import re
 import numpy as np
 import polars as pl
 
+from recsys.atomic_write import atomic_write
 from recsys.data import schema as S
 from recsys.data.prepare import PreparedDataset
 from recsys.data.tensors import ordered
@@ -132,6 +133,6 @@ def augment_training(ds: PreparedDataset, embeddings: np.ndarray, generator=None
             "text_coverage": float(has_text[1:].mean()) if len(has_text) > 1 else 0.0}
     if save:
         name = f"augment-{label}"
-        frame.write_parquet(artefact_dir(ds) / f"{name}.parquet")
+        atomic_write(artefact_dir(ds) / f"{name}.parquet", frame.write_parquet)
         write_meta(ds, name, {**meta, "file": f"{name}.parquet"})
     return frame, meta

@@ -6,8 +6,9 @@ import logging
 
 import numpy as np
 
+from recsys.atomic_write import atomic_write
 from recsys.data.prepare import PreparedDataset
-from recsys.llm.artefacts import artefact_dir, write_meta
+from recsys.llm.artefacts import artefact_dir, save_npy, write_meta
 from recsys.llm.cache import VectorCache, cache_key
 from recsys.llm.encoders import TextEncoder
 from recsys.llm.templates import ItemTemplate
@@ -74,7 +75,7 @@ def embed_items(ds: PreparedDataset, encoder: TextEncoder, template: ItemTemplat
             "limit": limit}
     if limit is None:
         name = f"embeddings-{encoder.name}"
-        np.save(artefact_dir(ds) / f"{name}.npy", out, allow_pickle=False)
+        atomic_write(artefact_dir(ds) / f"{name}.npy", lambda p: save_npy(p, out))
         write_meta(ds, name, {**meta, "file": f"{name}.npy"})
     return out, meta
 

@@ -23,10 +23,11 @@ import json
 import numpy as np
 import polars as pl
 
+from recsys.atomic_write import atomic_write
 from recsys.data import schema as S
 from recsys.data.prepare import PreparedDataset
 from recsys.data.tensors import ordered
-from recsys.llm.artefacts import artefact_dir, write_meta
+from recsys.llm.artefacts import artefact_dir, save_npy, write_meta
 from recsys.llm.embed import embed_texts, unit_rows
 
 FALLBACK = "nearest-text"
@@ -124,8 +125,8 @@ def build_hard_negatives(ds: PreparedDataset, embeddings: np.ndarray, generator=
     if save and limit is None:
         name = f"hard-negatives-{label}"
         base = artefact_dir(ds)
-        frame.write_parquet(base / f"{name}.parquet")
-        np.save(base / f"{name}.npy", vectors16, allow_pickle=False)
+        atomic_write(base / f"{name}.parquet", frame.write_parquet)
+        atomic_write(base / f"{name}.npy", lambda p: save_npy(p, vectors16))
         write_meta(ds, name, {**meta, "file": f"{name}.parquet", "vectors": f"{name}.npy"})
     return frame, vectors16, meta
 

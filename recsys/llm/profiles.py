@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 
 import polars as pl
 
+from recsys.atomic_write import atomic_write
 from recsys.data import schema as S
 from recsys.data.prepare import PreparedDataset
 from recsys.data.tensors import ordered
@@ -220,6 +221,6 @@ def build_profiles(ds: PreparedDataset, generator: TextGenerator, template: Item
             "template": template.describe(), "limit": limit, "source_split": "train"}
     if limit is None:
         name = f"profiles-{kind}-{generator.name}"
-        frame.write_parquet(artefact_dir(ds) / f"{name}.parquet")
+        atomic_write(artefact_dir(ds) / f"{name}.parquet", frame.write_parquet)
         write_meta(ds, name, {**meta, "file": f"{name}.parquet"})
     return frame, meta

@@ -12,8 +12,9 @@ import math
 
 import numpy as np
 
+from recsys.atomic_write import atomic_write
 from recsys.data.prepare import PreparedDataset
-from recsys.llm.artefacts import artefact_dir, write_meta
+from recsys.llm.artefacts import artefact_dir, save_npy, write_meta
 
 
 def residual_quantize(x: np.ndarray, levels: int = 3, codes: int = 256, beam: int = 1,
@@ -71,6 +72,6 @@ def build_sids(ds: PreparedDataset, embeddings: np.ndarray, meta: dict, levels: 
             "relative_quantization_error": err, **stats,
             "coverage": float(has.sum()) / (len(embeddings) - 1)}
     name = f"sids-{meta['backend']}-L{levels}-K{codes}"
-    np.save(artefact_dir(ds) / f"{name}.npy", out, allow_pickle=False)
+    atomic_write(artefact_dir(ds) / f"{name}.npy", lambda p: save_npy(p, out))
     write_meta(ds, name, {**info, "file": f"{name}.npy"})
     return out, info

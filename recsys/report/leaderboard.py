@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from recsys.bench.store import ResultsStore
+from recsys.bench.store import ResultsStore, atomic_write
 from recsys.eval.ctr import LOWER_IS_BETTER, auc
 from recsys.eval.groups import split_group_metric
 from recsys.eval.stats import delong, holm, paired_t, wilcoxon
@@ -207,8 +207,9 @@ def write_leaderboard(store: ResultsStore, out_dir: str | Path, suite: str, base
     out.mkdir(parents=True, exist_ok=True)
     board = leaderboard(store, suite, baseline, metrics, alpha=alpha)
     csv, md = out / f"{suite}.csv", out / f"{suite}.md"
-    board.write_csv(csv)
-    md.write_text(f"# Leaderboard: suite `{suite}`\n\n" + markdown(board, alpha) + "\n")
+    text = f"# Leaderboard: suite `{suite}`\n\n" + markdown(board, alpha) + "\n"
+    atomic_write(csv, board.write_csv)  # an interrupted run leaves the previous files, never half of one
+    atomic_write(md, lambda p: Path(p).write_text(text))
     if html:
         from recsys.report.html import render_html
         from recsys.report.plots import metric_plot, time_accuracy_plot
@@ -219,7 +220,8 @@ def write_leaderboard(store: ResultsStore, out_dir: str | Path, suite: str, base
         for dataset in sorted(set(board["dataset"].to_list())):
             plots[dataset] = [metric_plot(store, board, dataset, metrics[0], plot_dir),
                               time_accuracy_plot(store, dataset, metrics[0], plot_dir, suite)]
-        (out / f"{suite}.html").write_text(render_html(store, board, suite, plots))
+        page = render_html(store, board, suite, plots)
+        atomic_write(out / f"{suite}.html", lambda p: Path(p).write_text(page))
     return csv, md
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import polars as pl
 
-from recsys.bench.store import ResultsStore
+from recsys.bench.store import ResultsStore, atomic_write
 from recsys.eval.groups import split_group_metric
 from recsys.eval.stats import bootstrap_ci
 from recsys.report.leaderboard import CTR_METRICS, metric_value, sample_means, split_phase, user_means
@@ -71,7 +71,7 @@ def metric_plot(store: ResultsStore, board: pl.DataFrame, dataset: str, metric: 
     ax.set_title(f"{dataset}: {metric}  (red: differs from the baseline)")
     fig.tight_layout()
     path = out / f"{dataset}-{_file_safe(metric)}.png"
-    fig.savefig(path, dpi=110)
+    atomic_write(path, lambda p: fig.savefig(p, dpi=110, format="png"))
     plt.close(fig)
     return path
 
@@ -91,6 +91,6 @@ def time_accuracy_plot(store: ResultsStore, dataset: str, metric: str, out: Path
     ax.legend(fontsize=8)
     fig.tight_layout()
     path = out / f"{dataset}-time-vs-{_file_safe(metric)}.png"
-    fig.savefig(path, dpi=110)
+    atomic_write(path, lambda p: fig.savefig(p, dpi=110, format="png"))
     plt.close(fig)
     return path

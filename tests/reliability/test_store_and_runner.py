@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 
 from recsys.bench.runner import load_suite, run_suite
-from recsys.bench.store import ResultsStore, _atomic_write
+from recsys.bench.store import ResultsStore, atomic_write
 from recsys.errors import RecipeError
 
 
@@ -56,7 +56,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_debris(tmp_path):
         raise OSError(28, "No space left on device")
 
     with pytest.raises(OSError, match="No space"):
-        _atomic_write(target, broken)
+        atomic_write(target, broken)
     assert json.loads(target.read_text()) == {"old": True}
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
 
@@ -126,3 +126,28 @@ def test_ctrl_c_keeps_finished_runs_and_the_same_command_resumes(tmp_path):
     assert done.stdout.count("done earlier, skipped") == len(kept)
     records = ResultsStore(tmp_path / "s").records()
     assert len(records) == 4 and len({r["run_id"] for r in records}) == 4
+
+
+def test_an_interrupted_leaderboard_keeps_the_previous_page(tmp_path, monkeypatch):
+    """The disk fills while the HTML page is written: the previous page stays whole, no debris."""
+    from pathlib import Path
+
+    from recsys.report.leaderboard import write_leaderboard
+    from tests.report.constructed import make_store
+
+    store = make_store(tmp_path, {"Better": 0.02})
+    write_leaderboard(store, tmp_path / "lb", "t", "Base", metrics=("ndcg@10",))
+    before = (tmp_path / "lb" / "t.html").read_text()
+    real = Path.write_text
+
+    def half_then_full(self, text, *args, **kwargs):
+        if self.name.startswith("t.html"):
+            real(self, text[: len(text) // 2], *args, **kwargs)
+            raise OSError(28, "No space left on device")
+        return real(self, text, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", half_then_full)
+    with pytest.raises(OSError, match="No space"):
+        write_leaderboard(store, tmp_path / "lb", "t", "Base", metrics=("ndcg@10",))
+    assert (tmp_path / "lb" / "t.html").read_text() == before
+    assert not list((tmp_path / "lb").rglob("*.tmp-*"))
