@@ -181,6 +181,7 @@ def run_suite(suite: Suite, store: ResultsStore, data_dir: str | None = None, pr
     """
     done = []
     check_suite(suite)
+    store.remove_debris()  # a killed run may have left a temporary file; its cell is simply redone
     cells = list(suite.cells())
     backbones = {o["backbone"] for _, _, o, _ in cells if o.get("model") == "TTA4SR"}
     for b in backbones:

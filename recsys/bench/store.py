@@ -54,6 +54,17 @@ class ResultsStore:
             finally:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
+    def remove_debris(self) -> int:
+        """Delete temporary files left by writers that were killed (SIGKILL skips their clean-up)."""
+        removed = 0
+        with self.lock():
+            for p in self.root.rglob("*.tmp-*"):
+                pid = p.name.rsplit(".tmp-", 1)[-1]
+                if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+                    p.unlink(missing_ok=True)
+                    removed += 1
+        return removed
+
     def path(self, rid: str) -> Path:
         return self.root / "runs" / f"{rid}.json"
 

@@ -151,3 +151,14 @@ def test_an_interrupted_leaderboard_keeps_the_previous_page(tmp_path, monkeypatc
         write_leaderboard(store, tmp_path / "lb", "t", "Base", metrics=("ndcg@10",))
     assert (tmp_path / "lb" / "t.html").read_text() == before
     assert not list((tmp_path / "lb").rglob("*.tmp-*"))
+
+
+def test_debris_of_killed_writers_is_removed_and_live_writers_are_left(tmp_path):
+    store = ResultsStore(tmp_path / "store")
+    dead = tmp_path / "store" / "runs" / "X-s1-abc.json.tmp-999999999"  # no such process
+    live = tmp_path / "store" / "runs" / f"Y-s1-abc.json.tmp-{os.getpid()}"
+    dead.write_text("{half")
+    live.write_text("{being written")
+    assert store.remove_debris() == 1
+    assert not dead.exists() and live.exists()
+    assert store.records() == []  # temporary files are never read as records
