@@ -140,3 +140,27 @@ def test_tied_positives_take_consecutive_places():
     assert pess["hit@1"][0] == 0 and pess["recall@2"][0] == 0.5 and pess["recall@3"][0] == 1.0
     opt = rank_metrics(positive_ranks(scores, pos, "optimistic"), (1, 2))
     assert opt["precision@1"][0] == 1.0 and opt["recall@2"][0] == 1.0  # not 2 positives at rank 1
+
+
+@FAST
+@given(interactions(), st.sampled_from(["csv", "tsv", "parquet"]))
+def test_table_readers_round_trip_any_interactions(df, fmt):
+    """Whatever users, items and timestamps a table holds, reading it back gives the same rows in order."""
+    import tempfile
+    from pathlib import Path
+
+    from recsys.data import readers
+
+    raw = df.select(pl.col(S.USER).alias("u"), pl.col(S.ITEM).alias("i"), pl.col(S.TIME).alias("t"))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"x.{fmt}"
+        if fmt == "parquet":
+            raw.write_parquet(path)
+        else:
+            raw.write_csv(path, separator="," if fmt == "csv" else "\t")
+        back = readers.read_interactions(fmt, path, columns={S.USER: "u", S.ITEM: "i", S.TIME: "t"})
+    assert back[S.USER].to_list() == df[S.USER].to_list()
+    assert back[S.ITEM].to_list() == df[S.ITEM].to_list()
+    assert back[S.TIME].to_list() == df[S.TIME].to_list()
+    # order is each user's position in the file
+    assert back[S.ORDER].to_list() == df.with_columns(pl.int_range(pl.len()).over(S.USER).alias("o"))["o"].to_list()
