@@ -16,6 +16,7 @@ from pathlib import Path
 
 from recsys.data.atomic import export_atomic
 from recsys.data.prepare import PreparedDataset
+from recsys.data.recipe import CTR_TASKS
 from recsys.paths import cache_dir
 
 #: Defaults that keep RecBole quiet, deterministic and out of the working directory.
@@ -63,7 +64,7 @@ def recbole_config(model, ds: PreparedDataset, overrides: dict | None = None):
     cfg = dict(BASE_CONFIG)
     cfg.update(data_path=str(root), checkpoint_dir=str(cache_dir() / "recbole" / "saved"),
                load_col={"inter": _inter_fields(root, ds.name)})
-    if ds.task in ("ctr", "multi_scenario"):  # labelled samples: AUC / LogLoss on our split
+    if ds.task in CTR_TASKS:  # labelled samples: AUC / LogLoss on our split
         fields = ds.meta["context_fields"]
         cfg.update(eval_args={"split": None, "order": "RO", "mode": "labeled", "group_by": None},
                    metrics=["AUC", "LogLoss"], valid_metric="AUC", LABEL_FIELD="label",

@@ -18,7 +18,6 @@ floats); ``meta.json`` records which is which (``context_fields``), read by ``Co
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Callable
 
@@ -192,7 +191,3 @@ def apply_context(df: pl.DataFrame, spec: dict, recipe: Path, path_of: Callable[
               "scenario": S.SCENARIO in df.columns}
     return df.select(keep), fields
 
-
-def slug(text: str) -> str:
-    """A field-safe name (RecBole field names may not hold spaces or colons)."""
-    return re.sub(r"[^0-9A-Za-z_]+", "_", text)

@@ -18,6 +18,7 @@ import torch
 
 from recsys.data import schema as S
 from recsys.data.prepare import PreparedDataset
+from recsys.data.recipe import CTR_TASKS
 from recsys.errors import DataError
 
 LABEL_FIELD = "label"
@@ -113,7 +114,7 @@ class ContextTensors:
 
 def tensors_for(ds: PreparedDataset):
     """The tensor view a dataset's task trains on: ``ContextTensors`` for CTR, ``DatasetTensors`` otherwise."""
-    if ds.task in ("ctr", "multi_scenario"):
+    if ds.task in CTR_TASKS:
         return ContextTensors(ds)
     from recsys.data.tensors import DatasetTensors
 

@@ -27,7 +27,7 @@ from recsys.data import filters as F
 from recsys.data import readers, splits
 from recsys.data import schema as S
 from recsys.data.download import fetch, sha256_file
-from recsys.data.recipe import FileSpec, Recipe, find_recipe
+from recsys.data.recipe import CTR_TASKS, FileSpec, Recipe, find_recipe
 from recsys.data.text import TextSource, attach_text, coverage
 from recsys.errors import DataError
 from recsys.paths import cache_dir, data_dir
@@ -268,7 +268,7 @@ def prepare(dataset: str | Path | Recipe, data_root: str | Path | None = None, *
 
         df, domain_report = assign_domains(df, recipe.raw["domain_split"], str(recipe.source), resolver.path)
     context_fields = None
-    if recipe.task in ("ctr", "multi_scenario"):  # side features, label, scenario (recsys.data.context)
+    if recipe.task in CTR_TASKS:  # side features, label, scenario (recsys.data.context)
         from recsys.data.context import apply_context
 
         df, context_fields = apply_context(df, recipe.raw.get("context", {}), recipe.source, resolver.path)

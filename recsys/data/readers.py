@@ -185,6 +185,16 @@ def read_table(path: Path, format: str = "csv", columns: dict[str, str] | None =
         for name in (S.USER, S.ITEM, S.RATING, S.TIME, S.LABEL):
             if name in df.columns:
                 columns.setdefault(name, name)
+    return _map_columns(df, path, columns, keep_extra, constants, first_line=2 if format != "parquet" else None)
+
+
+def _map_columns(df: pl.DataFrame, path: Path, columns: dict[str, str], keep_extra: bool,
+                 constants: dict[str, str] | None, first_line: int | None, blank_is_missing: bool = True) -> pl.DataFrame:
+    """Raw string columns -> the canonical schema: rename by ``columns``, add constants, check and cast numbers.
+
+    ``first_line`` is the file line of the first record (for errors); a blank numeric value is a
+    missing one unless ``blank_is_missing`` is false (then it is an error, as in '::' files).
+    """
     for need in (S.USER, S.ITEM):
         if need not in columns and not keep_extra:
             raise DataError(f"no column is mapped to '{need}'", path=path,
@@ -202,31 +212,22 @@ def read_table(path: Path, format: str = "csv", columns: dict[str, str] | None =
     for name, dtype in S.INTERACTION_SCHEMA.items():
         if name in out.columns and dtype != pl.String and out[name].dtype == pl.String:
             cast = out[name].str.strip_chars().cast(dtype, strict=False)
-            bad = cast.is_null() & out[name].is_not_null() & (out[name].str.strip_chars() != "")
+            bad = cast.is_null() & out[name].is_not_null()
+            if blank_is_missing:
+                bad &= out[name].str.strip_chars() != ""
             if bad.any():
                 row = int(bad.arg_max())
                 raise DataError(f"value {out[name][row]!r} is not a number", path=path,
-                                line=row + 2 if format != "parquet" else None, column=columns.get(name, name))
+                                line=None if first_line is None else row + first_line, column=columns.get(name, name))
             out = out.with_columns(cast.alias(name))
     return S.canonical(out)
 
 
-def read_dat(path: Path, names: list[str] | None = None, encoding: str = "utf-8", **kw) -> pl.DataFrame:
+def read_dat(path: Path, names: list[str] | None = None, encoding: str = "utf-8", columns: dict[str, str] | None = None,
+             keep_extra: bool = False, constants: dict[str, str] | None = None, **_) -> pl.DataFrame:
     """``a::b::c`` lines without a header (MovieLens 1M); ``names`` gives the columns, then as ``read_table``."""
-    raw = dat_frame(path, names, encoding)
-    tmp_columns = kw.pop("columns", None) or {}
-    renamed = raw.rename({src: canon for canon, src in tmp_columns.items() if src != canon})
-    keep = list(tmp_columns) + ([c for c in renamed.columns if c not in tmp_columns] if kw.get("keep_extra") else [])
-    out = renamed.select(keep)
-    for name, dtype in S.INTERACTION_SCHEMA.items():
-        if name in out.columns and dtype != pl.String:
-            cast = out[name].str.strip_chars().cast(dtype, strict=False)
-            if cast.null_count():
-                row = int(cast.is_null().arg_max())
-                raise DataError(f"value {out[name][row]!r} is not a number", path=path, line=row + 1,
-                                column=tmp_columns.get(name, name))
-            out = out.with_columns(cast.alias(name))
-    return S.canonical(out)
+    return _map_columns(dat_frame(path, names, encoding), path, dict(columns or {}), keep_extra, constants,
+                        first_line=1, blank_is_missing=False)
 
 
 def dat_frame(path: Path, names: list[str] | None, encoding: str = "utf-8") -> pl.DataFrame:

@@ -18,6 +18,8 @@ from recsys.errors import RecipeError
 from recsys.paths import recipes_dir
 
 TASKS = ("sequential", "general", "cross_domain", "ctr", "multi_scenario")
+#: Tasks whose data are labelled samples with feature fields (recsys.data.context), not rankings.
+CTR_TASKS = ("ctr", "multi_scenario")
 TOP_KEYS = {"name", "description", "task", "license", "citation", "files", "interactions", "filters",
             "split", "item_text", "notes", "llm_template", "domain_split", "context"}
 FILE_KEYS = {"path", "sha256", "url", "embedded", "note"}
@@ -146,7 +148,7 @@ def validate(raw: dict, source: Path) -> Recipe:
         from recsys.data.context import validate_context
 
         validate_context(raw["context"], files, source)
-    elif task in ("ctr", "multi_scenario") and "label" not in inter.get("columns", {}):
+    elif task in CTR_TASKS and "label" not in inter.get("columns", {}):
         raise RecipeError("a CTR dataset needs a label", recipe=source, key="context.label",
                           hint="map a column to 'label' under [interactions] columns, or set [context] label")
     return Recipe(name=name, source=source, raw=raw)

@@ -21,6 +21,7 @@ from scipy.stats import rankdata
 from recsys.eval.evaluator import EvalResult
 
 EPS = 1e-7
+CTR_METRICS = ("auc", "logloss", "gauc")
 LOWER_IS_BETTER = ("logloss",)
 
 
@@ -39,16 +40,20 @@ def sample_logloss(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
     return -(y * np.log(p) + (1 - y) * np.log(1 - p))
 
 
-def gauc(users: np.ndarray, labels: np.ndarray, scores: np.ndarray) -> float:
+def user_aucs(users: np.ndarray, labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(user, AUC, samples) for each user with both labels among their samples."""
     order = np.argsort(users, kind="stable")
     u, y, s = users[order], labels[order], scores[order]
     cuts = np.flatnonzero(np.diff(u)) + 1
-    total, weight = 0.0, 0
-    for yy, ss in zip(np.split(y, cuts), np.split(s, cuts)):
-        if 0 < yy.sum() < len(yy):
-            total += auc(yy, ss) * len(yy)
-            weight += len(yy)
-    return total / weight if weight else float("nan")
+    out = [(uu[0], auc(yy, ss), len(yy)) for uu, yy, ss in zip(np.split(u, cuts), np.split(y, cuts), np.split(s, cuts))
+           if 0 < (yy > 0.5).sum() < len(yy)]
+    ids, values, counts = zip(*out) if out else ((), (), ())
+    return np.asarray(ids), np.asarray(values, dtype=float), np.asarray(counts, dtype=float)
+
+
+def gauc(users: np.ndarray, labels: np.ndarray, scores: np.ndarray) -> float:
+    _, values, counts = user_aucs(users, labels, scores)
+    return float((values * counts).sum() / counts.sum()) if len(counts) else float("nan")
 
 
 def ctr_summary(labels: np.ndarray, probs: np.ndarray, users: np.ndarray, groups: dict[str, np.ndarray]) -> dict:

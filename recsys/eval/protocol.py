@@ -3,13 +3,14 @@ items (``recsys.eval.domains``); every other dataset ranks the whole catalogue."
 
 from __future__ import annotations
 
+from recsys.data.recipe import CTR_TASKS
 from recsys.data.tensors import DatasetTensors
 from recsys.eval.evaluator import DEFAULT_KS, EvalResult, ScoreFn, evaluate
 
 
 def evaluate_task(score_fn: ScoreFn, tensors: DatasetTensors, phase: str = "test", ks=DEFAULT_KS,
                   tie_policy: str = "pessimistic", batch_size: int = 1024, seed: int = 0, **kwargs) -> EvalResult:
-    if tensors.ds.task in ("ctr", "multi_scenario"):  # labelled samples, not rankings (recsys.eval.ctr)
+    if tensors.ds.task in CTR_TASKS:  # labelled samples, not rankings (recsys.eval.ctr)
         from recsys.eval.ctr import evaluate_ctr
 
         return evaluate_ctr(score_fn, tensors, phase, batch_size)

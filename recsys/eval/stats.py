@@ -99,10 +99,6 @@ def auc_difference(labels, scores_a, scores_b, n_boot: int = 1000, seed: int = 0
     return float(diff), float(min(1.0, p))
 
 
-def _midranks(x: np.ndarray) -> np.ndarray:
-    return st.rankdata(x)  # average ranks of ties
-
-
 def delong(labels, scores_a, scores_b) -> PairedTest:
     """DeLong's test for two correlated AUCs on the same samples (DeLong et al. 1988; Sun & Xu's midrank form).
 
@@ -116,8 +112,8 @@ def delong(labels, scores_a, scores_b) -> PairedTest:
     v10, v01, aucs = [], [], []
     for s in (a, b):
         pos, neg = s[y], s[~y]
-        tz = _midranks(np.concatenate([pos, neg]))
-        tx, ty = _midranks(pos), _midranks(neg)
+        tz = st.rankdata(np.concatenate([pos, neg]))  # mid-ranks for ties
+        tx, ty = st.rankdata(pos), st.rankdata(neg)
         aucs.append((tz[:m].sum() - m * (m + 1) / 2) / (m * n))
         v10.append((tz[:m] - tx) / n)
         v01.append(1.0 - (tz[m:] - ty) / m)

@@ -23,18 +23,20 @@ import numpy as np
 import polars as pl
 
 from recsys.bench.store import ResultsStore, atomic_write
-from recsys.eval.ctr import LOWER_IS_BETTER, auc
+from recsys.eval.ctr import CTR_METRICS, LOWER_IS_BETTER, user_aucs
 from recsys.eval.groups import split_group_metric
 from recsys.eval.stats import delong, holm, paired_t, wilcoxon
 
 COLUMNS = ["dataset", "model", "metric", "mean", "std", "seeds", "baseline", "p_value", "significant",
            "p_raw", "effect_size", "test", "run_ids"]
 DEFAULT_METRICS = ("ndcg@10", "recall@10", "mrr@10")
-CTR_METRICS = ("auc", "logloss", "gauc")
+def base_metric(metric: str) -> str:
+    """``"test_ood/ndcg@20"`` -> ``"ndcg@20"``; ``"auc|scenario:drama"`` -> ``"auc"``."""
+    return split_group_metric(split_phase(metric)[1])[0]
 
 
 def lower_is_better(metric: str) -> bool:
-    return split_group_metric(split_phase(metric)[1])[0] in LOWER_IS_BETTER
+    return base_metric(metric) in LOWER_IS_BETTER
 
 
 def _group_frames(store: ResultsStore, run_ids: list[str], metric: str, phase: str) -> list[pl.DataFrame]:
@@ -63,19 +65,15 @@ def sample_means(store: ResultsStore, run_ids: list[str], metric: str, phase: st
 
 
 def _user_aucs(frame: pl.DataFrame, pred: str) -> pl.DataFrame:
-    rows = []
-    for (user,), g in frame.group_by("user_idx"):
-        y = g["label"].to_numpy()
-        if 0 < y.sum() < len(y):
-            rows.append({"user_idx": user, "auc": auc(y, g[pred].to_numpy())})
-    return pl.DataFrame(rows, schema={"user_idx": pl.Int64, "auc": pl.Float64})
+    users, values, _ = user_aucs(frame["user_idx"].to_numpy(), frame["label"].to_numpy(), frame[pred].to_numpy())
+    return pl.DataFrame({"user_idx": users, "auc": values}, schema={"user_idx": pl.Int64, "auc": pl.Float64})
 
 
 def ctr_test(store: ResultsStore, mine: list[str], theirs: list[str], metric: str, phase: str = "test"):
     """The paired test of a CTR metric between two models (seed-averaged predictions on the same samples)."""
     a, b = sample_means(store, mine, metric, phase), sample_means(store, theirs, metric, phase)
     both = a.join(b, on="row", suffix="_b")
-    base = split_group_metric(split_phase(metric)[1])[0]
+    base = base_metric(metric)
     if base == "auc":
         return delong(both["label"].to_numpy(), both["prediction"].to_numpy(), both["prediction_b"].to_numpy())
     if base == "logloss":  # LogLoss is a mean: test the mean per-sample difference (signed ranks would test medians)
@@ -99,7 +97,7 @@ def metric_value(record: dict, metric: str, phase: str = "test") -> float | None
 
 def user_means(store: ResultsStore, run_ids: list[str], metric: str, phase: str = "test") -> pl.DataFrame:
     """Per-user metric averaged over seeds; a group metric (``ndcg@10|item:tail``) keeps that group's users."""
-    base = split_group_metric(split_phase(metric, phase)[1])[0]
+    base = base_metric(metric)
     frames = [f.select("user_idx", pl.col(base).alias(metric)) for f in _group_frames(store, run_ids, metric, phase)]
     return pl.concat(frames).group_by("user_idx").agg(pl.col(metric).mean()).sort("user_idx")
 
@@ -130,7 +128,7 @@ def leaderboard(store: ResultsStore, suite: str | None = None, baseline: str | d
                        "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0, "seeds": len(values),
                        "baseline": base, "p_value": None, "significant": False, "p_raw": None,
                        "effect_size": None, "test": None, "run_ids": ",".join(ids)}
-                if base is not None and label != base and split_group_metric(split_phase(metric)[1])[0] in CTR_METRICS:
+                if base is not None and label != base and base_metric(metric) in CTR_METRICS:
                     res = ctr_test(store, ids, [r["run_id"] for r in runs[base]], metric, phase)
                     row.update(p_raw=res.p_value, effect_size=res.effect_size, test=res.test)
                 elif base is not None and label != base:

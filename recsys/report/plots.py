@@ -9,9 +9,9 @@ from pathlib import Path
 import polars as pl
 
 from recsys.bench.store import ResultsStore, atomic_write
-from recsys.eval.groups import split_group_metric
+from recsys.eval.ctr import CTR_METRICS
 from recsys.eval.stats import bootstrap_ci
-from recsys.report.leaderboard import CTR_METRICS, metric_value, sample_means, split_phase, user_means
+from recsys.report.leaderboard import base_metric, metric_value, sample_means, user_means
 
 
 def _ctr_interval(store: ResultsStore, run_ids: list[str], metric: str, n_boot: int = 200) -> tuple[float, float]:
@@ -20,7 +20,7 @@ def _ctr_interval(store: ResultsStore, run_ids: list[str], metric: str, n_boot: 
 
     from recsys.eval.ctr import auc
 
-    base = split_group_metric(split_phase(metric)[1])[0]
+    base = base_metric(metric)
     frame = sample_means(store, run_ids, metric)
     if base == "logloss":
         return bootstrap_ci(frame["logloss"].to_numpy(), n_boot=n_boot)
@@ -52,7 +52,7 @@ def metric_plot(store: ResultsStore, board: pl.DataFrame, dataset: str, metric: 
     rows = board.filter((pl.col("dataset") == dataset) & (pl.col("metric") == metric)).sort("mean")
     means, lows, highs = [], [], []
     for r in rows.iter_rows(named=True):
-        if split_group_metric(split_phase(metric)[1])[0] in CTR_METRICS:
+        if base_metric(metric) in CTR_METRICS:
             lo, hi = _ctr_interval(store, r["run_ids"].split(","), metric)
             lo, hi = (r["mean"], r["mean"]) if lo != lo else (lo, hi)  # GAUC: no interval drawn
         else:
@@ -64,7 +64,7 @@ def metric_plot(store: ResultsStore, board: pl.DataFrame, dataset: str, metric: 
     fig, ax = plt.subplots(figsize=(6, 0.5 + 0.45 * len(rows)))
     colors = ["#c0392b" if s else "#2c3e50" for s in rows["significant"].to_list()]
     ax.barh(rows["model"].to_list(), means, xerr=[lows, highs], color=colors, alpha=0.85, capsize=3)
-    ctr = split_group_metric(split_phase(metric)[1])[0] in CTR_METRICS
+    ctr = base_metric(metric) in CTR_METRICS
     ax.set_xlabel(f"{metric} (mean over seeds; bars: 95% bootstrap CI over {'samples' if ctr else 'users'})")
     if ctr and means:  # AUCs differ in the third decimal: start the axis near the values
         ax.set_xlim(min(m - lo for m, lo in zip(means, lows)) * 0.98, max(m + hi for m, hi in zip(means, highs)) * 1.01)

@@ -24,10 +24,12 @@ import torch
 
 from recsys.data.context_tensors import ContextTensors, tensors_for
 from recsys.data.prepare import PreparedDataset
+from recsys.data.recipe import CTR_TASKS
 from recsys.data.tensors import DatasetTensors
 from recsys.errors import RecsysError
 from recsys.eval.evaluator import EvalResult
 from recsys.eval.protocol import evaluate_task
+from recsys.eval.ranking import TIE_POLICIES
 from recsys.models.recbole_view import ContextDatasetView, TrainDatasetView
 from recsys.models.registry import ModelSpec, get_model_spec
 from recsys.paths import cache_dir
@@ -103,8 +105,7 @@ TRAINER_RULES = {  # key: (check, what is expected)
     "topk": (lambda v: isinstance(v, (list, tuple)) and v and all(_is_int(k) and k >= 1 for k in v),
              "a list of integers >= 1, e.g. [10, 20]"),
     "valid_metric": (lambda v: isinstance(v, str) and v, "a metric name, e.g. ndcg@10 or auc"),
-    "tie_policy": (lambda v: v in ("pessimistic", "optimistic", "expected", "random"),
-                   "one of pessimistic, optimistic, expected, random"),
+    "tie_policy": (lambda v: v in TIE_POLICIES, f"one of {', '.join(TIE_POLICIES)}"),
 }
 
 
@@ -161,7 +162,7 @@ def recbole_model_config(spec: ModelSpec, ds: PreparedDataset, overrides: dict, 
     cfg = {"seed": seed, "show_progress": False, "state": "ERROR", "log_wandb": False,
            "data_path": str(cache_dir() / "recbole" / "unused"), "train_neg_sample_args": None,
            "checkpoint_dir": str(cache_dir() / "recbole" / "saved")}
-    if ds.task in ("ctr", "multi_scenario"):  # RecBole's context models: label and dense fields
+    if ds.task in CTR_TASKS:  # RecBole's context models: label and dense fields
         cfg.update(LABEL_FIELD="label", numerical_features=list(ds.meta["context_fields"]["dense"]))
     cfg.update({k: v for k, v in overrides.items()
                 if (k not in TRAINER_KEYS or k in ("MAX_ITEM_LIST_LENGTH",)) and k not in INPUT_KEYS})
@@ -188,7 +189,7 @@ def train_run(model_name: str, ds: PreparedDataset, overrides: dict | None = Non
               llm_artefacts: list[dict] | None = None) -> RunResult:
     spec = get_model_spec(model_name)
     overrides = dict(overrides or {})
-    ctr = ds.task in ("ctr", "multi_scenario")
+    ctr = ds.task in CTR_TASKS
     ctr_model = spec.task in ("context", "multi_scenario")
     # RecBole's context models may also rank (pointwise, sampled negatives); ours are CTR-only
     if (ctr and not ctr_model) or (not ctr and ctr_model and spec.source == "recsys"):
