@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -173,11 +174,37 @@ def _save_run(args, result, ds, chash: str):
 
 
 def cmd_train(args) -> int:
+    from recsys import distributed
+
+    if not distributed.launched_by_torchrun():
+        if args.backend:
+            print("error: --backend applies under torchrun (torchrun --nproc-per-node N -m recsys train ...)",
+                  file=sys.stderr)
+            return 2
+        return _train(args)
+    info = distributed.init_from_env(args.backend)
+    if args.via == "recbole" or args.model.lower() == "tta4sr":
+        print("error: under torchrun, recsys train runs recsys's own loop on a trainable model "
+              "(not --via recbole, not TTA4SR)", file=sys.stderr)
+        return 2
+    try:
+        if not info.is_main:  # rank 0 alone prints, writes the checkpoint and stores the result
+            args.quiet = True
+            with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):
+                return _train(args)
+        return _train(args)
+    finally:
+        distributed.shutdown()
+
+
+def _train(args) -> int:
+    from recsys import distributed
     from recsys.data import prepare
     from recsys.train.run import config_hash, train_run
 
     overrides = _overrides(args)
-    ds = prepare(args.dataset, args.data_dir, download=args.download)
+    with distributed.main_first():  # rank 0 prepares (and caches) the data, then the others read it
+        ds = prepare(args.dataset, args.data_dir, download=args.download)
     if args.via == "recbole":
         from recsys.recbole_bridge import run_recbole
 
@@ -189,6 +216,8 @@ def cmd_train(args) -> int:
     if args.model.lower() == "tta4sr":
         return _train_tta(args, ds, overrides)
     result = train_run(args.model, ds, overrides, seed=args.seed, checkpoint=args.checkpoint)
+    if not distributed.current().is_main:
+        return 0 if result.status == "ok" else 1
     path = _save_run(args, result, ds, config_hash({"model": result.model, **overrides}))
     if result.status != "ok":
         print(f"error: run failed: {result.error}\n  recorded as failed in {path}", file=sys.stderr)
@@ -250,11 +279,21 @@ def cmd_bench(args) -> int:
     from recsys.bench.store import ResultsStore, records_frame
     from recsys.report.table import markdown_table
 
+    from recsys.bench.executors import make_executor
+
     suite = load_suite(args.suite)
     store = ResultsStore(_results_dir(args))
+    executor = make_executor(args.executor, args.jobs, args.address, args.ray_cpus_per_run)
+    where = executor.describe()
     print(f"suite {suite.name}: {len(suite.models)} models x {len(suite.datasets)} datasets x "
-          f"{len(suite.seeds)} seeds -> {store.root}")
-    records = run_suite(suite, store, args.data_dir, progress=False if args.quiet else None)
+          f"{len(suite.seeds)} seeds -> {store.root} (executor {where['kind']}"
+          + (f", {args.jobs} jobs" if args.executor == "local" else f" at {where['address']}") + ")")
+    try:
+        records = run_suite(suite, store, args.data_dir, progress=False if args.quiet or args.jobs > 1 else None,
+                            executor=executor)
+    finally:
+        if hasattr(executor, "close"):
+            executor.close()
     print()
     print(markdown_table(records_frame(records)))
     ctr = any("auc" in r["test"].get("test", {}) for r in records)
@@ -503,6 +542,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "used on test (e.g. 0.1,0.2,0.3,0.5)")
     p.add_argument("--results", help="results store folder (default $RECSYS_RESULTS or ./results)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--backend", choices=("gloo", "nccl"),
+                   help="under torchrun: the process group's backend (default: nccl with CUDA, else gloo)")
     _add_data_dir(p)
     p.set_defaults(func=cmd_train)
 
@@ -511,6 +552,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", help="results store folder (default $RECSYS_RESULTS or ./results)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--data-dir")
+    p.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="where cells run: local processes (default) or a Ray cluster (docs/scaling.md)")
+    p.add_argument("--jobs", type=int, default=1, help="local: cells run at once, each in its own process "
+                   "with cores/jobs torch threads (default 1: in this process)")
+    p.add_argument("--address", help="ray: the cluster (auto, or ray://HOST:10001); default: a local Ray "
+                   "instance started for this suite")
+    p.add_argument("--ray-cpus-per-run", type=int, default=1, help="ray: CPUs reserved (and torch threads) "
+                   "per cell (default 1)")
     p.set_defaults(func=cmd_bench)
 
     llm = sub.add_parser("llm", help="LLM-side artefacts: embeddings, profiles, semantic IDs (cached)")

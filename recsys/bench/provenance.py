@@ -57,7 +57,9 @@ def hardware() -> dict:
             "platform": platform.platform(), "python": platform.python_version()}
 
 
-def provenance(ds, config_hash: str, seed: int, tie_policy: str, llm_backends: dict | None = None) -> dict:
+def provenance(ds, config_hash: str, seed: int, tie_policy: str, llm_backends: dict | None = None,
+               executor: dict | None = None) -> dict:
+    """``executor``: where the run ran, e.g. ``{"kind": "ray", "address": ..., "host": ...}``."""
     return {
         "git_commit": git_commit(),
         "packages": package_versions(),
@@ -69,4 +71,5 @@ def provenance(ds, config_hash: str, seed: int, tie_policy: str, llm_backends: d
         "tie_policy": tie_policy,
         "llm_backends": llm_backends or {},
         "hardware": hardware(),
+        "executor": executor or {"kind": "local", "jobs": 1},
     }

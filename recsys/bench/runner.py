@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import time
 import tomllib
 import traceback
@@ -112,7 +113,8 @@ def run_label(model: str, llm_artefacts: list[dict]) -> str:
     return f"{model} ({', '.join(fallbacks)} fallback)" if fallbacks else model
 
 
-def record_for(result: RunResult, ds: PreparedDataset, rid: str, chash: str) -> tuple[dict, dict]:
+def record_for(result: RunResult, ds: PreparedDataset, rid: str, chash: str,
+               executor: dict | None = None) -> tuple[dict, dict]:
     from recsys.llm.artefacts import backend_label
 
     backends = {a["artefact"]: backend_label(a) for a in result.llm_artefacts}
@@ -124,13 +126,23 @@ def record_for(result: RunResult, ds: PreparedDataset, rid: str, chash: str) -> 
         "valid": result.valid, "fit": result.fit,
         "wall_seconds": result.wall_seconds, "peak_memory_mb": result.peak_memory_mb,
         "provenance": provenance(ds, chash, result.seed, result.config.get("tie_policy", "pessimistic"),
-                                 backends),
+                                 backends, executor or _training_executor(result)),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     per_user = {phase: pl.DataFrame({"user_idx": r.users, **r.per_user,
                                      **{k: pl.Series(k, v.tolist(), dtype=pl.String) for k, v in r.groups.items()}})
                 for phase, r in result.test.items()}
     return record, per_user
+
+
+def _training_executor(result: RunResult) -> dict:
+    """Where a run outside a suite ran: this process, or the ranks of a ``torchrun`` launch."""
+    import socket
+
+    dist = result.fit.get("distributed")
+    if dist:
+        return {"kind": "torchrun", **dist, "host": socket.gethostname()}
+    return {"kind": "local", "jobs": 1, "host": socket.gethostname()}
 
 
 def save_result(store: ResultsStore, result: RunResult, ds: PreparedDataset, rid: str, chash: str,
@@ -169,8 +181,137 @@ def check_suite(suite: Suite) -> None:
         find_recipe(dataset)
 
 
+@dataclass
+class Cell:
+    """One (dataset, entry, seed) of a suite, with its run id: plain data an executor can ship."""
+
+    index: int
+    dataset: str
+    entry: str
+    overrides: dict
+    seed: int
+    rid: str
+    chash: str
+
+
+@dataclass
+class Job:
+    """What a worker needs to run one cell; everything here is plain data (sent by spawn or Ray)."""
+
+    suite: Suite
+    cell: Cell
+    data_dir: str | None
+    progress: bool | None
+    executor: dict  # recorded in each result's provenance
+    threads: int | None = None  # torch threads when the entry does not set ``threads``
+
+
+@dataclass
+class Outcome:
+    """A finished cell: the records (and per-user frames) the driver writes, a line for the log."""
+
+    cell: Cell
+    saves: list  # [(record, per_user)]; a TTA4SR cell may also carry its backbone's run
+    status: str
+    line: str
+
+
+_PREPARED: dict = {}  # per process: dataset -> (PreparedDataset, tensors), reused by the next cells
+
+
+def _prepared(dataset: str, data_dir: str | None, progress: bool | None):
+    key = (dataset, data_dir)
+    if key not in _PREPARED:
+        ds = prepare(dataset, data_dir, progress=progress is not False)
+        _PREPARED[key] = (ds, tensors_for(ds))
+    return _PREPARED[key]
+
+
+def suite_entry(suite: Suite, entry: str) -> dict:
+    own = {k: v for k, v in suite.models[entry].items() if k not in ("datasets", "seeds", "baseline")}
+    return {**suite.defaults, **own}
+
+
+def cell_id(suite: Suite, entry: str, overrides: dict, seed: int, ds: PreparedDataset) -> tuple[str, str]:
+    if overrides.get("model") == "TTA4SR":
+        overrides = {**_tta_keys(overrides), "backbone_config": suite_entry(suite, overrides["backbone"])}
+    chash = config_hash({"model": entry, **overrides})
+    return run_id(entry, ds.fingerprint, chash, seed), chash
+
+
+def run_job(job: Job) -> Outcome:
+    """Run one cell where this function is called (in-process, a pool worker or a Ray task).
+
+    It writes nothing to the results store: the driver saves the returned records, so the store
+    needs no sharing across machines. Any exception becomes a failed run; Ctrl-C is not caught.
+    """
+    import torch
+
+    if job.threads:
+        torch.set_num_threads(job.threads)
+    suite, c = job.suite, job.cell
+    ds, tensors = _prepared(c.dataset, job.data_dir, job.progress)
+    backbones = {o["backbone"] for o in suite.models.values() if o.get("model") == "TTA4SR"}
+    saves = []
+
+    def keep(result: RunResult, rid: str, chash: str) -> None:
+        record, per_user = record_for(result, ds, rid, chash, {**job.executor, "worker_host": socket.gethostname()})
+        record["suite"] = suite.name
+        saves.append((record, per_user))
+
+    def train_cell(entry, overrides, rid, chash):
+        cfg = {k: v for k, v in overrides.items() if k != "model"}
+        if job.progress is not None:
+            cfg.setdefault("progress", job.progress)
+        ckpt = checkpoint_path(rid) if entry in backbones else None
+        if cfg.pop("per_domain", False):  # one model per domain of a cross-domain dataset, results merged
+            from recsys.train.per_domain import train_per_domain
+
+            result = train_per_domain(overrides.get("model", entry), ds, cfg, seed=c.seed, name=entry)
+        else:
+            result = train_run(overrides.get("model", entry), ds, cfg, seed=c.seed, tensors=tensors,
+                               checkpoint=ckpt)
+        result.model = entry
+        keep(result, rid, chash)
+        return result
+
+    def run_cell():
+        if c.overrides.get("model") != "TTA4SR":
+            return train_cell(c.entry, c.overrides, c.rid, c.chash)
+        from recsys.train.tta import tta_run
+
+        b_entry = c.overrides["backbone"]
+        b_rid, b_chash = cell_id(suite, b_entry, suite_entry(suite, b_entry), c.seed, ds)
+        ckpt = checkpoint_path(b_rid)
+        if not ckpt.with_suffix(".pt").is_file():  # its weights are gone (or were made on another machine)
+            train_cell(b_entry, suite_entry(suite, b_entry), b_rid, b_chash)
+        tta = {k[4:]: v for k, v in c.overrides.items() if k.startswith("tta_")}
+        result = tta_run(ckpt, ds, c.overrides.get("operator", "TMask-R"), tta, seed=c.seed, tensors=tensors,
+                         name=c.entry)
+        keep(result, c.rid, c.chash)
+        return result
+
+    try:
+        result = run_cell()
+    except Exception as exc:  # noqa: BLE001  (a cell that cannot even start is recorded as failed; Ctrl-C stops)
+        result = RunResult(model=c.entry, dataset=ds.name, seed=c.seed, status="failed", config=dict(c.overrides),
+                           error=failure_message(exc), fit={"traceback": traceback.format_exc(limit=-8)})
+        keep(result, c.rid, c.chash)
+    return Outcome(cell=c, saves=saves, status=result.status, line=_summary_line(result))
+
+
+def _summary_line(result: RunResult) -> str:
+    if result.status != "ok":
+        return f"FAILED: {result.error}"
+    t = result.test["test"].summary
+    extra = (f"{result.fit['epochs_run']} epochs, " if result.fit.get("epochs_run") else "")
+    shown = [k for k in ("ndcg@10", "recall@10", "auc", "logloss") if k in t]
+    names = {"ndcg@10": "NDCG@10", "recall@10": "Recall@10", "auc": "AUC", "logloss": "LogLoss"}
+    return "  ".join(f"{names[k]} {t[k]:.4f}" for k in shown) + f"  ({extra}{result.wall_seconds:.1f} s)"
+
+
 def run_suite(suite: Suite, store: ResultsStore, data_dir: str | None = None, progress: bool | None = None,
-              echo=print) -> list[dict]:
+              echo=print, executor=None) -> list[dict]:
     """Run every unfinished cell; returns the records of this suite (finished earlier or now).
 
     An entry may name its registered model with ``model = "..."`` (the entry name is then only its
@@ -178,88 +319,58 @@ def run_suite(suite: Suite, store: ResultsStore, data_dir: str | None = None, pr
     trains nothing, it augments that entry's trained weights for the same dataset and seed (kept
     under ``<cache>/checkpoints``; trained again if the cache lost them). ``per_domain = true``
     trains the model once per domain of a cross-domain dataset and merges the per-user results.
+
+    ``executor`` (``recsys.bench.executors``): where the cells run; default: one after the other in
+    this process. TTA4SR entries run after every other cell (they read their backbone's weights).
+    The driver alone writes to ``store``, as each cell comes back.
     """
-    done = []
+    from recsys.bench.executors import LocalExecutor
+
+    executor = executor or LocalExecutor(jobs=1)
     check_suite(suite)
     store.remove_debris()  # a killed run may have left a temporary file; its cell is simply redone
-    cells = list(suite.cells())
-    backbones = {o["backbone"] for _, _, o, _ in cells if o.get("model") == "TTA4SR"}
-    for b in backbones:
-        if b not in suite.models:
-            raise RecipeError(f"TTA4SR entry names backbone {b!r}, which is not an entry of suite {suite.name}",
-                              key="backbone", hint=f"entries: {', '.join(suite.models)}")
-    prepared: dict[str, tuple[PreparedDataset, DatasetTensors]] = {}
+    for o in suite.models.values():
+        if o.get("model") == "TTA4SR" and o.get("backbone") not in suite.models:
+            raise RecipeError(f"TTA4SR entry names backbone {o.get('backbone')!r}, which is not an entry of "
+                              f"suite {suite.name}", key="backbone", hint=f"entries: {', '.join(suite.models)}")
+    raw = list(suite.cells())
+    prepared = {}
 
-    def train_cell(entry, overrides, seed, ds, tensors, rid, chash, save):
-        cfg = {k: v for k, v in overrides.items() if k != "model"}
-        if progress is not None:
-            cfg.setdefault("progress", progress)
-        ckpt = checkpoint_path(rid) if entry in backbones else None
-        if cfg.pop("per_domain", False):  # one model per domain of a cross-domain dataset, results merged
-            from recsys.train.per_domain import train_per_domain
+    def dataset(name):  # the driver needs each dataset's fingerprint (run ids); in-process cells reuse it
+        if name not in prepared:
+            prepared[name] = (_prepared(name, data_dir, progress)[0] if executor.in_process
+                              else prepare(name, data_dir, progress=progress is not False))
+        return prepared[name]
 
-            result = train_per_domain(overrides.get("model", entry), ds, cfg, seed=seed, name=entry)
-        else:
-            result = train_run(overrides.get("model", entry), ds, cfg, seed=seed, tensors=tensors, checkpoint=ckpt)
-        result.model = entry
-        if save:
-            save_result(store, result, ds, rid, chash, suite.name)
-        return result
-
-    def cell_id(entry, overrides, seed, ds):
-        if overrides.get("model") == "TTA4SR":
-            overrides = {**_tta_keys(overrides), "backbone_config": suite_entry(overrides["backbone"])}
-        chash = config_hash({"model": entry, **overrides})
-        return run_id(entry, ds.fingerprint, chash, seed), chash
-
-    def suite_entry(entry):
-        own = {k: v for k, v in suite.models[entry].items() if k not in ("datasets", "seeds", "baseline")}
-        return {**suite.defaults, **own}
-
-    def run_cell(entry, overrides, seed, ds, tensors, rid, chash):
-        if overrides.get("model") == "TTA4SR":
-            from recsys.train.tta import tta_run
-
-            b_entry = overrides["backbone"]
-            b_rid, b_chash = cell_id(b_entry, suite_entry(b_entry), seed, ds)
-            ckpt = checkpoint_path(b_rid)
-            if not ckpt.with_suffix(".pt").is_file():
-                echo(f"    training backbone {b_entry} (seed {seed}) for its weights first")
-                train_cell(b_entry, suite_entry(b_entry), seed, ds, tensors, b_rid, b_chash,
-                           save=not store.has(b_rid))
-            tta = {k[4:]: v for k, v in overrides.items() if k.startswith("tta_")}
-            result = tta_run(ckpt, ds, overrides.get("operator", "TMask-R"), tta, seed=seed, tensors=tensors,
-                             name=entry)
-            save_result(store, result, ds, rid, chash, suite.name)
-            return result
-        return train_cell(entry, overrides, seed, ds, tensors, rid, chash, save=True)
-
-    for i, (dataset, entry, overrides, seed) in enumerate(cells, 1):
-        if dataset not in prepared:
-            ds = prepare(dataset, data_dir, progress=progress is not False)
-            prepared[dataset] = (ds, tensors_for(ds))
-        ds, tensors = prepared[dataset]
-        rid, chash = cell_id(entry, overrides, seed, ds)
+    done, waves = [], ([], [])
+    for i, (name, entry, overrides, seed) in enumerate(raw, 1):
+        rid, chash = cell_id(suite, entry, overrides, seed, dataset(name))
         if store.has(rid):
-            echo(f"[{i}/{len(cells)}] {entry} on {dataset}, seed {seed}: done earlier, skipped")
+            echo(f"[{i}/{len(raw)}] {entry} on {name}, seed {seed}: done earlier, skipped")
             done.append(rid)
             continue
-        echo(f"[{i}/{len(cells)}] {entry} on {dataset}, seed {seed} ...")
-        try:
-            result = run_cell(entry, overrides, seed, ds, tensors, rid, chash)
-        except Exception as exc:  # noqa: BLE001  (a cell that cannot even start is recorded as failed; Ctrl-C stops)
-            result = RunResult(model=entry, dataset=ds.name, seed=seed, status="failed", config=dict(overrides),
-                               error=failure_message(exc), fit={"traceback": traceback.format_exc(limit=-8)})
-            save_result(store, result, ds, rid, chash, suite.name)
-        if result.status != "ok":
-            echo(f"    FAILED: {result.error} (recorded in {store.path(rid)})")
+        waves[overrides.get("model") == "TTA4SR"].append(Cell(i, name, entry, overrides, seed, rid, chash))
+    for wave in waves:
+        jobs = [Job(suite, cell, data_dir, progress, executor.describe(), executor.threads) for cell in wave]
+        if executor.in_process:  # each cell announced before it runs: a long cell shows what is running
+            for job in jobs:
+                c = job.cell
+                echo(f"[{c.index}/{len(raw)}] {c.entry} on {c.dataset}, seed {c.seed} ...")
+                _record(run_job(job), store, echo, len(raw), done, announced=True)
         else:
-            t = result.test["test"].summary
-            extra = (f"{result.fit['epochs_run']} epochs, " if result.fit.get("epochs_run") else "")
-            shown = [k for k in ("ndcg@10", "recall@10", "auc", "logloss") if k in t]
-            names = {"ndcg@10": "NDCG@10", "recall@10": "Recall@10", "auc": "AUC", "logloss": "LogLoss"}
-            echo("    " + "  ".join(f"{names[k]} {t[k]:.4f}" for k in shown)
-                 + f"  ({extra}{result.wall_seconds:.1f} s)")
-        done.append(rid)
+            for outcome in executor.run(jobs):
+                _record(outcome, store, echo, len(raw), done, announced=False)
     store.consolidate()
     return [r for r in store.records() if r["run_id"] in set(done)]
+
+
+def _record(outcome: Outcome, store: ResultsStore, echo, total: int, done: list, announced: bool) -> None:
+    for record, per_user in outcome.saves:
+        if record["run_id"] != outcome.cell.rid and store.has(record["run_id"]):
+            continue  # a backbone trained again for its weights: its result is already stored
+        store.save(record, per_user)
+    c = outcome.cell
+    head = "    " if announced else f"[{c.index}/{total}] {c.entry} on {c.dataset}, seed {c.seed}: "
+    line = outcome.line if outcome.status == "ok" else f"{outcome.line} (recorded in {store.path(c.rid)})"
+    echo(head + line)
+    done.append(c.rid)

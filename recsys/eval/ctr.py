@@ -73,9 +73,16 @@ def ctr_summary(labels: np.ndarray, probs: np.ndarray, users: np.ndarray, groups
 def evaluate_ctr(score_fn: Callable[[np.ndarray], torch.Tensor], tensors, phase: str = "test",
                  batch_size: int = 4096) -> EvalResult:
     """Predict every sample of ``phase`` in batches (the order and the batch size cannot change a prediction)."""
+    from recsys import distributed
+
     rows = tensors.splits[phase]
-    probs = np.concatenate([score_fn(rows[b: b + batch_size]).detach().reshape(-1).double().numpy()
-                            for b in range(0, len(rows), batch_size)]) if len(rows) else np.zeros(0)
+    info = distributed.current()
+    sharded = info.active and len(rows) >= info.world_size  # under torchrun: a block per rank, gathered
+    mine = rows[distributed.block(len(rows))] if sharded else rows
+    probs = np.concatenate([score_fn(mine[b: b + batch_size]).detach().reshape(-1).double().cpu().numpy()
+                            for b in range(0, len(mine), batch_size)]) if len(mine) else np.zeros(0)
+    if sharded:
+        probs = distributed.all_gather_array(probs)
     labels = tensors.label[rows].double().numpy()
     users = tensors.user[rows]
     groups = {}

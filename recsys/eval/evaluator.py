@@ -17,6 +17,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from recsys import distributed
 from recsys.data.tensors import DatasetTensors, Ragged
 from recsys.eval.beyond import beyond_metrics
 from recsys.eval.groups import GroupSpec, group_summary, user_groups
@@ -61,7 +62,9 @@ def evaluate(score_fn: ScoreFn, tensors: DatasetTensors, phase: str = "test", ks
     """Rank every item for every user with ``phase`` targets; return per-user and mean metrics.
 
     ``only_users``: a boolean mask over the phase's users (``tensors.targets(phase)`` order) to
-    evaluate a subset. ``row_candidates``: [users, n] item indices per user (aligned with the
+    evaluate a subset. Under ``torchrun`` each rank ranks a contiguous block of the users and the
+    per-user vectors and top-k lists are all-gathered before any summary (``recsys.distributed``),
+    so every rank returns the one-process result. ``row_candidates``: [users, n] item indices per user (aligned with the
     evaluated users): only those items and the user's targets are ranked (sampled evaluation).
     ``history_score``: give history items this score instead of removing them. Only for reproducing
     official code that "masks" with 0 (TTA4SR's): such items stay in the ranking.
@@ -76,15 +79,19 @@ def evaluate(score_fn: ScoreFn, tensors: DatasetTensors, phase: str = "test", ks
     per_user: dict[str, list[np.ndarray]] = {}
     tops, repeats = [], 0
     kmax = max(ks)
-    batches = range(0, len(users), batch_size)
+    info = distributed.current()
+    sharded = info.active and len(users) >= info.world_size  # fewer users than ranks: every rank does all
+    mine = distributed.block(len(users)) if sharded else slice(0, len(users))
+    batches = range(mine.start, mine.stop, batch_size)
     if progress:
         from tqdm import tqdm
 
         batches = tqdm(batches, desc=f"eval {phase}", unit="batch", leave=False, disable=None)
     with torch.no_grad():
         for start in batches:
-            u = users[start: start + batch_size]
-            pos = targets[start: start + batch_size]
+            stop = min(start + batch_size, mine.stop)
+            u = users[start: stop]
+            pos = targets[start: stop]
             width = int((pos >= 0).sum(1).max())
             pos = pos[:, :width]
             # a copy: scores may alias model state (a buffer, an expanded view), and masking is in place
@@ -107,7 +114,7 @@ def evaluate(score_fn: ScoreFn, tensors: DatasetTensors, phase: str = "test", ks
                 scores[:, ~candidates] = -torch.inf
             if row_candidates is not None:  # keep only each user's sampled candidates and targets
                 keep = torch.zeros_like(scores, dtype=torch.bool)
-                keep.scatter_(1, row_candidates[start: start + batch_size], True)
+                keep.scatter_(1, row_candidates[start: stop], True)
                 keep.scatter_(1, idx, pos >= 0)
                 keep[:, 0] = False
                 scores[~keep] = -torch.inf
@@ -117,8 +124,12 @@ def evaluate(score_fn: ScoreFn, tensors: DatasetTensors, phase: str = "test", ks
                 per_user.setdefault(key, []).append(vec)
             tops.append(top.indices)
     vectors = {k: np.concatenate(v) for k, v in per_user.items()}
-    summary = {k: float(v.mean()) for k, v in vectors.items()}
     top = torch.cat(tops)
+    if sharded:  # every user's vectors and top-k on every rank, in the one-process order
+        vectors = {k: distributed.all_gather_array(v) for k, v in sorted(vectors.items())}
+        top = distributed.all_gather_rows(top)
+        repeats = int(distributed.all_reduce_sum(repeats))
+    summary = {k: float(v.mean()) for k, v in vectors.items()}
     for k in ks:
         summary.update(beyond_metrics(top, popularity, k))
     labels = {}

@@ -11,6 +11,11 @@
   ``calculate_loss``; for RecBole context models and ours (``recsys.models.context``).
 
 Each ``epoch()`` yields ``(loss, n_targets)``; batches are built by indexing tensors.
+
+Under ``torchrun`` every rank builds the same global batch, random draws included, keeps its
+``Shard`` of the rows and weights its loss by its share (``recsys.distributed``); the loss is
+computed through ``self.run`` (DDP's forward when distributed), so one process and N processes
+follow the same batches.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from recsys import distributed
 from recsys.data.tensors import DatasetTensors, chunked_sequences, gather_windows, prefix_samples
 
 OBJECTIVES = ("auto", "full_sequence", "prefix", "pairwise", "pointwise", "positives", "ctr")
@@ -31,10 +37,15 @@ OBJECTIVES = ("auto", "full_sequence", "prefix", "pairwise", "pointwise", "posit
 SEQUENCE_LOSSES = ("model", "bce")
 
 
-def _interaction(fields: dict):
+def _interaction(fields: dict, device: torch.device | None = None):
     from recbole.data.interaction import Interaction
 
-    return Interaction(fields)
+    inter = Interaction(fields)
+    return inter if device is None or device.type == "cpu" else inter.to(device)
+
+
+def _rows(fields: dict, rows: slice) -> dict:
+    return {k: v[rows] for k, v in fields.items()}
 
 
 @contextmanager
@@ -74,12 +85,21 @@ class Objective:
         self.model = model
         self.t = tensors
         self.batch_size = batch_size
+        self.run = lambda compute: compute()  # the trainer routes losses through DDP when distributed
+        self.device = distributed.current().device
 
     def epoch(self, gen: torch.Generator) -> Iterator[tuple[torch.Tensor, int]]:
         raise NotImplementedError
 
     def n_batches(self) -> int:
         raise NotImplementedError
+
+    def _step(self, fields: dict, n: int):
+        """This rank's rows of a global batch through the model's ``calculate_loss``, weighted by their share."""
+        shard = distributed.Shard.of(n)
+        local = _interaction(_rows(fields, shard.rows), self.device)
+        loss = self.run(lambda: self.model.calculate_loss(local))
+        return (loss * shard.scale if shard.scale != 1 else loss), shard.n_local
 
 
 class FullSequence(Objective):
@@ -123,34 +143,43 @@ class FullSequence(Objective):
         return batches
 
     def epoch(self, gen):
-        weight = self.model.item_embedding.weight
+        dev = self.device
         for idx in self._batches(gen):
             x, y = self.inputs[idx], self.targets[idx]
             if self.length_buckets:  # left-aligned windows: trailing padding of causal models is inert
                 width = max(int((x > 0).sum(1).max()), 1)
                 x, y = x[:, :width], y[:, :width]
+            shard = distributed.Shard.of(len(idx), self.window_targets[idx])
+            xs, ys = x[shard.rows].to(dev), y[shard.rows].to(dev)
             if hasattr(self.model, "full_sequence_loss"):  # a model with its own per-position loss (H2Rec)
-                extra = {"users": self.users[idx]} if self.pass_users else {}  # per-user terms (profiles)
-                yield self.model.full_sequence_loss(x, y, gen, **extra), int((y > 0).sum())
+                extra = {"users": self.users[idx][shard.rows]} if self.pass_users else {}  # per-user terms
+                loss = self.run(lambda: self.model.full_sequence_loss(xs, ys, gen, **extra))
+                yield loss * shard.scale if shard.scale != 1 else loss, int((ys > 0).sum()) if shard.scale else 0
                 continue
-            lengths = (x > 0).sum(1)
-            with all_positions(self.model):
-                h = self.model.forward(x, lengths)  # [B, L, d]
-            mask = y > 0
-            hv, yv = h[mask], y[mask]
-            if self.sequence_loss == "bce":  # Kang & McAuley's SASRec loss: BCE, one uniform negative
-                neg = torch.randint(1, self.t.n_items + 1, yv.shape, generator=gen)
-                logits = torch.cat([(hv * weight[yv]).sum(-1), (hv * weight[neg]).sum(-1)])
-                labels = torch.cat([torch.ones(len(yv)), torch.zeros(len(yv))])
-                loss = F.binary_cross_entropy_with_logits(logits, labels) * 2  # sum of both terms, per target
-            elif self.loss_type == "CE":
-                loss = F.cross_entropy(hv @ weight.T, yv)
-            else:  # one uniform negative per position, as RecBole's BPR loss for SASRec
-                neg = torch.randint(1, self.t.n_items + 1, yv.shape, generator=gen)
-                pos_score = (hv * weight[yv]).sum(-1)
-                neg_score = (hv * weight[neg]).sum(-1)
-                loss = self.model.loss_fct(pos_score, neg_score)
-            yield loss, int(mask.sum())
+            negs = None
+            if self.sequence_loss == "bce" or self.loss_type != "CE":  # drawn for the whole batch, then shared
+                negs = torch.zeros_like(y)
+                negs[y > 0] = torch.randint(1, self.t.n_items + 1, (int((y > 0).sum()),), generator=gen)
+                negs = negs[shard.rows].to(dev)
+            loss = self.run(lambda: self._loss(xs, ys, negs))
+            yield loss * shard.scale if shard.scale != 1 else loss, shard.n_local
+
+    def _loss(self, x, y, negs):
+        weight = self.model.item_embedding.weight
+        lengths = (x > 0).sum(1)
+        with all_positions(self.model):
+            h = self.model.forward(x, lengths)  # [B, L, d]
+        mask = y > 0
+        hv, yv = h[mask], y[mask]
+        if self.sequence_loss == "bce":  # Kang & McAuley's SASRec loss: BCE, one uniform negative
+            neg = negs[mask]
+            logits = torch.cat([(hv * weight[yv]).sum(-1), (hv * weight[neg]).sum(-1)])
+            labels = torch.cat([torch.ones(len(yv), device=x.device), torch.zeros(len(yv), device=x.device)])
+            return F.binary_cross_entropy_with_logits(logits, labels) * 2  # sum of both terms, per target
+        if self.loss_type == "CE":
+            return F.cross_entropy(hv @ weight.T, yv)
+        neg = negs[mask]  # one uniform negative per position, as RecBole's BPR loss for SASRec
+        return self.model.loss_fct((hv * weight[yv]).sum(-1), (hv * weight[neg]).sum(-1))
 
 
 class Prefix(Objective):
@@ -180,7 +209,7 @@ class Prefix(Objective):
             }
             if self.needs_neg:
                 fields[m.NEG_ITEM_ID] = self.sampler(users, gen)
-            yield m.calculate_loss(_interaction(fields)), len(idx)
+            yield self._step(fields, len(idx))
 
 
 class Pairs(Objective):
@@ -202,15 +231,19 @@ class Pairs(Objective):
             idx = perm[b: b + self.batch_size]
             u, i = self.users[idx], self.items[idx]
             if self.name == "pairwise":
-                fields = {m.USER_ID: u, m.ITEM_ID: i, m.NEG_ITEM_ID: self.sampler(u, gen)}
-            elif self.name == "pointwise":
+                yield self._step({m.USER_ID: u, m.ITEM_ID: i, m.NEG_ITEM_ID: self.sampler(u, gen)}, len(idx))
+            elif self.name == "pointwise":  # a rank keeps its users' positive and negative rows
                 neg = self.sampler(u, gen)
+                shard = distributed.Shard.of(len(idx))
+                u, i, neg = u[shard.rows], i[shard.rows], neg[shard.rows]
                 label_field = m.LABEL if hasattr(m, "LABEL") else "label"
-                fields = {m.USER_ID: torch.cat([u, u]), m.ITEM_ID: torch.cat([i, neg]),
-                          label_field: torch.cat([torch.ones(len(u)), torch.zeros(len(u))])}
+                local = _interaction({m.USER_ID: torch.cat([u, u]), m.ITEM_ID: torch.cat([i, neg]),
+                                      label_field: torch.cat([torch.ones(len(u)), torch.zeros(len(u))])},
+                                     self.device)
+                loss = self.run(lambda: m.calculate_loss(local))
+                yield (loss * shard.scale if shard.scale != 1 else loss), shard.n_local
             else:
-                fields = {m.USER_ID: u, m.ITEM_ID: i}
-            yield m.calculate_loss(_interaction(fields)), len(idx)
+                yield self._step({m.USER_ID: u, m.ITEM_ID: i}, len(idx))
 
 
 class LabelledSamples(Objective):
@@ -229,7 +262,7 @@ class LabelledSamples(Objective):
         perm = self.rows[torch.randperm(len(self.rows), generator=gen)]
         for b in range(0, len(perm), self.batch_size):
             idx = perm[b: b + self.batch_size]
-            yield self.model.calculate_loss(_interaction(self.t.batch(idx))), len(idx)
+            yield self._step(self.t.batch(idx), len(idx))
 
 
 def choose_objective(model, spec, requested: str) -> str:
@@ -275,6 +308,7 @@ def score_function(model, max_len: int):
     from recbole.utils import ModelType
 
     sequential = getattr(model, "type", None) == ModelType.SEQUENTIAL
+    device = distributed.current().device
 
     def score(users: np.ndarray, history):
         u = torch.from_numpy(users)
@@ -283,7 +317,7 @@ def score_function(model, max_len: int):
             fields = {model.ITEM_SEQ: seq, model.ITEM_SEQ_LEN: lengths.clamp(min=1), model.USER_ID: u}
         else:
             fields = {model.USER_ID: u}
-        return model.full_sort_predict(_interaction(fields)).reshape(len(users), -1)
+        return model.full_sort_predict(_interaction(fields, device)).reshape(len(users), -1).cpu()
 
     return score
 
@@ -291,7 +325,9 @@ def score_function(model, max_len: int):
 def ctr_score_function(model, tensors):
     """``score_fn(rows)`` for the CTR evaluator: the model's ``predict`` (click probabilities) on those rows."""
 
+    device = distributed.current().device
+
     def score(rows: np.ndarray):
-        return model.predict(_interaction(tensors.batch(rows))).reshape(-1)
+        return model.predict(_interaction(tensors.batch(rows), device)).reshape(-1).cpu()
 
     return score

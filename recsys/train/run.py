@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from recsys import distributed
 from recsys.data.context_tensors import ContextTensors, tensors_for
 from recsys.data.prepare import PreparedDataset
 from recsys.data.recipe import CTR_TASKS
@@ -206,7 +207,9 @@ def train_run(model_name: str, ds: PreparedDataset, overrides: dict | None = Non
     cls, config = recbole_model_config(spec, ds, overrides, seed)
     tensors = tensors or tensors_for(ds)
     if spec.needs:  # LLM-side artefacts and other inputs, handed to the model as arrays
-        inputs, metas = model_inputs(spec.needs, ds, tensors, {**getattr(cls, "INPUT_DEFAULTS", {}), **settings_dict})
+        with distributed.main_first():  # rank 0 fills the artefact cache, the other ranks read it
+            inputs, metas = model_inputs(spec.needs, ds, tensors,
+                                         {**getattr(cls, "INPUT_DEFAULTS", {}), **settings_dict})
         for key, value in inputs.items():
             config[key] = value
         llm_artefacts = [*(llm_artefacts or []), *metas]
@@ -217,6 +220,9 @@ def train_run(model_name: str, ds: PreparedDataset, overrides: dict | None = Non
     _seed_everything(seed)
     view = ContextDatasetView if isinstance(tensors, ContextTensors) else TrainDatasetView
     model = cls(config, view(tensors, spec.name))
+    info = distributed.current()
+    if info.device.type != "cpu":
+        model = model.to(info.device)
     max_len = int(config["MAX_ITEM_LIST_LENGTH"] or 50)
     objective_name = choose_objective(model, spec, settings_dict["objective"])
     objective = build_objective(objective_name, model, tensors, int(settings_dict["train_batch_size"]), max_len,
@@ -268,7 +274,9 @@ def train_run(model_name: str, ds: PreparedDataset, overrides: dict | None = Non
                       "eval_seconds": log.eval_seconds, "train_targets": log.targets,
                       "targets_per_second": log.targets / log.train_seconds if log.train_seconds else 0.0,
                       "stopped_early": log.stopped_early, "test_seconds": t_test}
-        if checkpoint:
+        if info.active:
+            result.fit["distributed"] = info.describe()
+        if checkpoint and info.is_main:  # one writer; every rank holds the same weights
             from recsys.train.checkpoint import save_checkpoint
 
             save_checkpoint(model, checkpoint, {"model": spec.name, "dataset": ds.name,

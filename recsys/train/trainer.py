@@ -3,6 +3,11 @@
 It computes no metrics itself: validation goes through ``recsys.eval.evaluate``. The best
 weights (by the validation metric) are kept in memory and restored at the end; a checkpoint
 is a plain state dict plus a JSON config (``recsys.train.checkpoint``).
+
+Under ``torchrun`` the same loop runs on every rank: losses go through DDP (built per phase),
+the shuffling generator is re-synchronised after each epoch, validation metrics are computed
+over all ranks' users (so every rank takes the same early-stopping decision), and only rank 0
+shows progress.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from recsys import distributed
 from recsys.errors import RecsysError
 from recsys.eval.evaluator import EvalResult
 from recsys.eval.protocol import evaluate_task
@@ -56,7 +62,7 @@ class TrainerSettings:
     tie_policy: str = "pessimistic"
     topk: tuple[int, ...] = (5, 10, 20)
     eval_batch_size: int = 1024
-    progress: bool | None = None  # None: only on a terminal, never in CI
+    progress: bool | None = None  # None: only on a terminal, never in CI (and only on rank 0)
 
 
 @dataclass
@@ -74,6 +80,8 @@ class FitLog:
 
 
 def _progress_enabled(flag: bool | None) -> bool:
+    if not distributed.current().is_main:
+        return False
     if flag is not None:
         return flag
     import sys
@@ -144,6 +152,7 @@ class Trainer:
         opt = (torch.optim.AdamW if phase.optimizer == "adamw" else torch.optim.Adam)(
             params, lr=phase.learning_rate, weight_decay=decay)
         sched = _scheduler(opt, phase.scheduler or self.s.scheduler, phase.epochs)
+        self.objective.run = distributed.wrap(self.model)  # DDP over this phase's trainable parameters
         clip = self.s.clip_grad_norm if phase.clip_grad_norm is None else phase.clip_grad_norm
         patience = 0
         metric = self.s.valid_metric.lower()
@@ -157,7 +166,7 @@ class Trainer:
             for epoch in range(phase.epochs):
                 self.model.train()
                 t0 = time.perf_counter()
-                total, n_batches = 0.0, 0
+                total, n_batches, targets = 0.0, 0, 0
                 for step, (loss, n) in enumerate(self.objective.epoch(self.gen)):
                     if not torch.isfinite(loss):
                         raise TrainingDiverged(
@@ -170,10 +179,16 @@ class Trainer:
                     opt.step()
                     total += float(loss.detach())
                     n_batches += 1
-                    self.log.targets += n
+                    targets += n
                     if bar:
                         bar.update(1)
                         bar.set_postfix(epoch=self.log.epochs_run + 1, loss=f"{total / n_batches:.4f}")
+                info = distributed.current()
+                if info.active:  # the epoch's loss over all ranks; the next shuffle the same everywhere
+                    total = distributed.all_reduce_sum(total) / info.world_size
+                    targets = int(distributed.all_reduce_sum(targets))
+                    distributed.sync_generator(self.gen)
+                self.log.targets += targets
                 self.log.train_seconds += time.perf_counter() - t0
                 self.log.epochs_run += 1
                 self.log.losses.append(total / max(n_batches, 1))
