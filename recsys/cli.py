@@ -344,6 +344,22 @@ def cmd_models(args) -> int:
     return 0
 
 
+def cmd_perf_executor(args) -> int:
+    from recsys.perf.executor import compare_jobs
+
+    jobs = [int(x) for x in str(args.jobs).split(",")]
+    r = compare_jobs(args.suite, jobs, args.data_dir)
+    if args.json:
+        print(json.dumps(r, indent=2))
+        return 0
+    print(f"suite {r['suite']} ({r['cells']} cells), each configuration into a fresh store:")
+    for run in r["runs"]:
+        print(f"  --jobs {run['jobs']}: {run['wall_seconds']:.1f} s wall ({run['speedup']:.2f}x the first), "
+              f"{run['cpu_seconds_in_cells']:.1f} s summed over cells, {run['failed']} failed")
+    print(f"  largest metric difference between configurations: {r['max_metric_difference']:.2e}")
+    return 0
+
+
 def cmd_perf_train(args) -> int:
     from recsys.perf.train import compare_train
 
@@ -522,6 +538,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_perf_train)
+
+    p = psub.add_parser("executor", help="wall time of a suite with --jobs 1 vs N, side by side")
+    p.add_argument("--suite", default="quick")
+    p.add_argument("--jobs", default="1,2", help="comma-separated job counts; the first is the reference")
+    p.add_argument("--data-dir")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_perf_executor)
 
     p = sub.add_parser("train", help="train one model on one dataset and store the result")
     p.add_argument("--model", required=True, help="a registered model (see `recsys models`)")
