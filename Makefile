@@ -35,6 +35,7 @@ perf: install
 	$(VENV)/bin/recsys perf prepare --dataset ml-100k
 	$(VENV)/bin/recsys perf train --model SASRec --dataset ml-100k --epochs 1
 	$(VENV)/bin/recsys perf train --model BPR --dataset ml-100k --epochs 2 --set train_batch_size=2048
+	$(VENV)/bin/recsys perf executor --suite quick --jobs 1,2
 
 # the committed leaderboard/ folder: every shipped suite, its results store, tables, plots, HTML
 leaderboard: install

@@ -275,11 +275,10 @@ def _train_tta(args, ds, overrides) -> int:
 
 
 def cmd_bench(args) -> int:
+    from recsys.bench.executors import make_executor
     from recsys.bench.runner import load_suite, run_suite
     from recsys.bench.store import ResultsStore, records_frame
     from recsys.report.table import markdown_table
-
-    from recsys.bench.executors import make_executor
 
     suite = load_suite(args.suite)
     store = ResultsStore(_results_dir(args))

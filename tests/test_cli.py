@@ -97,3 +97,15 @@ def test_a_ctr_suite_runs_and_gets_its_leaderboard(capsys, tmp_path):
     board = pl.read_csv(tmp_path / "lb" / "tiny-ctr.csv")
     mmoe = board.filter((pl.col("model") == "MMoE") & (pl.col("metric") == "auc")).row(0, named=True)
     assert mmoe["test"] == "delong" and mmoe["baseline"] == "LR"
+
+
+def test_distributed_and_executor_options_are_checked(capsys, monkeypatch):
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    code, _, err = run(capsys, "train", "--model", "BPR", "--dataset", "ml-100k", "--backend", "gloo")
+    assert code == 2 and "--backend applies under torchrun" in err
+    code, _, err = run(capsys, "bench", "--suite", "quick", "--executor", "ray", "--jobs", "2")
+    assert code == 2 and "--jobs applies to --executor local" in err
+    code, _, err = run(capsys, "bench", "--suite", "quick", "--jobs", "0")
+    assert code == 2 and "--jobs must be an integer >= 1" in err
+    code, _, err = run(capsys, "bench", "--suite", "quick", "--address", "auto")
+    assert code == 2 and "--address applies to --executor ray" in err

@@ -16,7 +16,6 @@ from recsys.bench.provenance import provenance
 from recsys.bench.store import ResultsStore, run_id
 from recsys.data.context_tensors import tensors_for
 from recsys.data.prepare import PreparedDataset, prepare
-from recsys.data.tensors import DatasetTensors
 from recsys.errors import RecipeError
 from recsys.train.run import RunResult, config_hash, failure_message, train_run
 
