@@ -33,6 +33,7 @@ from recsys.eval.protocol import evaluate_task
 from recsys.eval.ranking import TIE_POLICIES
 from recsys.models.recbole_view import ContextDatasetView, TrainDatasetView
 from recsys.models.registry import ModelSpec, get_model_spec
+from recsys.nn.attention import ATTENTION_KEYS, ATTENTION_KINDS, use_attention
 from recsys.paths import cache_dir
 from recsys.train.inputs import INPUT_KEYS, model_inputs, training_tensors
 from recsys.train.objectives import OBJECTIVES, build_objective, choose_objective, ctr_score_function, score_function
@@ -42,7 +43,7 @@ from recsys.train.trainer import Phase, Trainer, TrainerSettings
 TRAINER_KEYS = {
     "epochs", "learning_rate", "weight_decay", "stopping_step", "valid_metric", "eval_step", "clip_grad_norm",
     "scheduler", "phases", "tie_policy", "topk", "eval_batch_size", "train_batch_size", "objective",
-    "progress", "threads", "MAX_ITEM_LIST_LENGTH", "length_buckets", "sequence_loss",
+    "progress", "threads", "MAX_ITEM_LIST_LENGTH", "length_buckets", "sequence_loss", *ATTENTION_KEYS,
 }
 DEFAULTS = {"epochs": 50, "train_batch_size": 256, "eval_batch_size": 1024, "learning_rate": 1e-3,
             "stopping_step": 10, "valid_metric": "ndcg@10", "objective": "auto", "tie_policy": "pessimistic",
@@ -107,6 +108,10 @@ TRAINER_RULES = {  # key: (check, what is expected)
              "a list of integers >= 1, e.g. [10, 20]"),
     "valid_metric": (lambda v: isinstance(v, str) and v, "a metric name, e.g. ndcg@10 or auc"),
     "tie_policy": (lambda v: v in TIE_POLICIES, f"one of {', '.join(TIE_POLICIES)}"),
+    "attention": (lambda v: v in ATTENTION_KINDS, f"one of {', '.join(ATTENTION_KINDS)}"),
+    "attention_window": (lambda v: _is_int(v) and v >= 1, "an integer >= 1 (keys a query sees)"),
+    "attention_distance_window": (lambda v: _is_int(v) and v >= 0, "an integer >= 0 (0: no distance bias)"),
+    "attention_sigmoid_bias": (lambda v: _is_num(v), "a number"),
 }
 
 
@@ -151,6 +156,18 @@ def check_values(overrides: dict, defaults: dict, model: str) -> None:
             what = "a probability in [0, 1)"
         if what is not None:
             raise ConfigError(f"{model}: {key} = {value!r}: expected {what} (default {default!r})")
+
+
+def backbone_options(model, settings: dict, name: str) -> None:
+    """Options applied to a built model: the attention variant of a transformer backbone
+    (``recsys.nn.attention``). Also called when a checkpoint is loaded, before its weights."""
+    if not any(k in settings for k in ATTENTION_KEYS):
+        return
+    try:
+        use_attention(model, settings.get("attention", "softmax"), int(settings.get("attention_window", 16)),
+                      int(settings.get("attention_distance_window", 0)), settings.get("attention_sigmoid_bias"))
+    except ValueError as exc:
+        raise ConfigError(f"{name}: attention = {settings.get('attention', 'softmax')!r}: {exc}") from exc
 
 
 def recbole_model_config(spec: ModelSpec, ds: PreparedDataset, overrides: dict, seed: int):
@@ -220,6 +237,7 @@ def train_run(model_name: str, ds: PreparedDataset, overrides: dict | None = Non
     _seed_everything(seed)
     view = ContextDatasetView if isinstance(tensors, ContextTensors) else TrainDatasetView
     model = cls(config, view(tensors, spec.name))
+    backbone_options(model, settings_dict, spec.name)
     info = distributed.current()
     if info.device.type != "cpu":
         model = model.to(info.device)

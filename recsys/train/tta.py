@@ -24,7 +24,7 @@ from recsys.models.registry import get_model_spec
 from recsys.models.sequential.tta4sr import Augmenter, label, tta_defaults
 from recsys.train.checkpoint import load_checkpoint
 from recsys.train.objectives import score_function
-from recsys.train.run import DEFAULTS, RunResult, recbole_model_config
+from recsys.train.run import DEFAULTS, RunResult, backbone_options, recbole_model_config
 
 
 class CheckpointMismatch(RecsysError):
@@ -52,6 +52,7 @@ def load_trained(checkpoint: str | Path, ds: PreparedDataset, tensors: DatasetTe
     tensors = tensors or DatasetTensors(ds)
     cls, config = recbole_model_config(spec, ds, meta["config"], int(meta.get("seed", 1)))
     model = cls(config, TrainDatasetView(tensors, spec.name))
+    backbone_options(model, meta["config"], spec.name)  # an attention variant's extra weights
     load_checkpoint(model, path)
     model.eval()
     return model, spec, meta
