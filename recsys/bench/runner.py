@@ -170,8 +170,12 @@ def check_suite(suite: Suite) -> None:
     from recsys.data.recipe import find_recipe
     from recsys.models.registry import UnknownModel, get_model_spec
 
-    for entry, overrides in suite.models.items():
+    for entry in suite.models:
+        overrides = suite_entry(suite, entry)
         try:
+            if overrides.get("model") == "Merge":  # a periodic-update strategy (recsys.merging.periodic)
+                get_model_spec(overrides.get("backbone", ""))
+                continue
             get_model_spec(overrides.get("model", entry))
         except UnknownModel as exc:
             raise RecipeError(str(exc), recipe=f"suite {suite.name}", key=f"models.{entry}",
@@ -275,6 +279,13 @@ def run_job(job: Job) -> Outcome:
         return result
 
     def run_cell():
+        if c.overrides.get("model") == "Merge":
+            from recsys.merging.periodic import periodic_run
+
+            result = periodic_run(ds, {k: v for k, v in c.overrides.items() if k != "progress"}, c.seed, tensors,
+                                  c.entry)
+            keep(result, c.rid, c.chash)
+            return result
         if c.overrides.get("model") != "TTA4SR":
             return train_cell(c.entry, c.overrides, c.rid, c.chash)
         from recsys.train.tta import tta_run
@@ -314,7 +325,8 @@ def run_suite(suite: Suite, store: ResultsStore, data_dir: str | None = None, pr
     """Run every unfinished cell; returns the records of this suite (finished earlier or now).
 
     An entry may name its registered model with ``model = "..."`` (the entry name is then only its
-    label). A ``model = "TTA4SR"`` entry names another entry as ``backbone`` and an ``operator``: it
+    label). ``model = "Merge"`` entries are strategies of the periodic-update protocol (a ``backbone``
+    and a ``method``: retrain, latest or a merge method; ``recsys.merging.periodic``). A ``model = "TTA4SR"`` entry names another entry as ``backbone`` and an ``operator``: it
     trains nothing, it augments that entry's trained weights for the same dataset and seed (kept
     under ``<cache>/checkpoints``; trained again if the cache lost them). ``per_domain = true``
     trains the model once per domain of a cross-domain dataset and merges the per-user results.

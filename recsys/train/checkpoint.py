@@ -32,7 +32,18 @@ def save_checkpoint(model: torch.nn.Module, path: str | Path, config: dict) -> P
 def load_checkpoint(model: torch.nn.Module, path: str | Path) -> dict:
     """Load weights into ``model`` with ``weights_only=True``; returns the saved config."""
     path = Path(path)
-    weights = path.with_suffix(".pt")
+    model.load_state_dict(read_state(path))
+    return read_meta(path)
+
+
+def read_meta(path: str | Path) -> dict:
+    meta = Path(path).with_suffix(".json")
+    return json.loads(meta.read_text()) if meta.is_file() else {}
+
+
+def read_state(path: str | Path) -> dict:
+    """The state dict of ``<path>.pt``, read with ``weights_only=True`` (nothing in the file is executed)."""
+    weights = Path(path).with_suffix(".pt")
     if not weights.is_file():
         raise CheckpointError(f"{weights}: checkpoint not found (a checkpoint is <path>.pt plus <path>.json)")
     try:  # weights_only: the unpickler accepts tensors and plain containers only, it never calls code
@@ -41,8 +52,6 @@ def load_checkpoint(model: torch.nn.Module, path: str | Path) -> dict:
         raise CheckpointError(f"{weights}: refused: not a plain state dict of tensors ({type(exc).__name__}: "
                               f"{str(exc).splitlines()[0][:200]}). Only checkpoints written by recsys (or any "
                               "torch.save(model.state_dict())) load; nothing in the file was executed") from exc
-    if not isinstance(state, dict):
-        raise CheckpointError(f"{weights}: refused: holds a {type(state).__name__}, not a state dict")
-    model.load_state_dict(state)
-    meta = path.with_suffix(".json")
-    return json.loads(meta.read_text()) if meta.is_file() else {}
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{weights}: refused: holds a {type(state).__name__}, not a state dict of tensors")
+    return state

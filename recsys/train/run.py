@@ -202,9 +202,29 @@ def recbole_model_config(spec: ModelSpec, ds: PreparedDataset, overrides: dict, 
     return cls, config
 
 
+def item_space(ds: PreparedDataset) -> str:
+    """A fingerprint of the item index (which item sits at which row of every item table): checkpoints
+    can only be merged within one item space."""
+    from recsys.data import schema as S
+
+    ids = ds.items.sort(S.ITEM_IDX)[S.ITEM].cast(str).to_list()
+    return hashlib.sha256("\n".join(ids).encode()).hexdigest()[:16]
+
+
+def build_model(model_name: str, ds: PreparedDataset, overrides: dict, seed: int, tensors: DatasetTensors):
+    """The model as ``train_run`` builds it (RecBole config, backbone options), untrained; for loading weights."""
+    spec = get_model_spec(model_name)
+    cls, config = recbole_model_config(spec, ds, overrides, seed)
+    view = ContextDatasetView if isinstance(tensors, ContextTensors) else TrainDatasetView
+    model = cls(config, view(tensors, spec.name))
+    backbone_options(model, overrides, spec.name)
+    return model, int(config["MAX_ITEM_LIST_LENGTH"] or 50)
+
+
 def train_run(model_name: str, ds: PreparedDataset, overrides: dict | None = None, seed: int = 1,
               checkpoint: str | Path | None = None, tensors: DatasetTensors | None = None,
-              llm_artefacts: list[dict] | None = None) -> RunResult:
+              llm_artefacts: list[dict] | None = None, init_state: dict | None = None) -> RunResult:
+    """``init_state``: start from these weights (a fine-tune) instead of the seeded initialisation."""
     spec = get_model_spec(model_name)
     overrides = dict(overrides or {})
     ctr = ds.task in CTR_TASKS
@@ -238,6 +258,8 @@ def train_run(model_name: str, ds: PreparedDataset, overrides: dict | None = Non
     view = ContextDatasetView if isinstance(tensors, ContextTensors) else TrainDatasetView
     model = cls(config, view(tensors, spec.name))
     backbone_options(model, settings_dict, spec.name)
+    if init_state is not None:
+        model.load_state_dict(init_state)
     info = distributed.current()
     if info.device.type != "cpu":
         model = model.to(info.device)
@@ -298,8 +320,8 @@ def train_run(model_name: str, ds: PreparedDataset, overrides: dict | None = Non
             from recsys.train.checkpoint import save_checkpoint
 
             save_checkpoint(model, checkpoint, {"model": spec.name, "dataset": ds.name,
-                                                "fingerprint": ds.fingerprint, "seed": seed,
-                                                "config": result.config})
+                                                "fingerprint": ds.fingerprint, "item_space": item_space(ds),
+                                                "seed": seed, "config": result.config})
     except Exception as exc:  # noqa: BLE001  (any failure of the run is recorded; Ctrl-C is not caught)
         result.status, result.error = "failed", failure_message(exc)
         result.fit = {"epochs_run": trainer.log.epochs_run, "losses": trainer.log.losses,
