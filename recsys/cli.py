@@ -274,6 +274,59 @@ def _train_tta(args, ds, overrides) -> int:
     return 0
 
 
+def cmd_merge(args) -> int:
+    from recsys.merging.methods import MergeError, check_compatible, merge
+    from recsys.train.checkpoint import read_meta, read_state, save_state
+
+    paths = [args.base, *args.models]
+    states = [read_state(p) for p in paths]
+    metas = [read_meta(p) for p in paths]
+    kinds = {m.get("model") for m in metas if m.get("model")}
+    if len(kinds) > 1:
+        named = ", ".join(f"{p}: {m.get('model')}" for p, m in zip(paths, metas))
+        raise MergeError(f"checkpoints hold different models ({named}); merging needs one architecture")
+    check_compatible(states[0], states[1:], list(args.models), [m.get("item_space") for m in metas])
+    options = {k: v for k, v in (("scale", args.scale), ("density", args.density), ("drop", args.drop),
+                                 ("then", args.then), ("alpha", args.alpha), ("decay", args.decay),
+                                 ("seed", args.seed)) if v is not None}
+    if args.weights:
+        options["weights"] = [float(x) for x in args.weights.split(",")]
+    report = None
+    if args.method == "hi_merging":
+        if not args.dataset:
+            raise MergeError("hi_merging measures each layer's contribution on validation data: give --dataset "
+                             "(the dataset the checkpoints were trained on)")
+        state, report = _hi_merge(args, states, metas[0], options)
+    else:
+        state = merge(args.method, states[0], states[1:], **options)
+    out = save_state(state, args.out, {**metas[0], "merged": {"method": args.method, "options": options,
+                                                              "base": args.base, "models": list(args.models)}})
+    print(f"{args.method}: merged {len(args.models)} checkpoints onto {args.base} -> {out}"
+          + (f" (validation {report['start']:.4f} -> {report['final']:.4f})" if report else ""))
+    return 0
+
+
+def _hi_merge(args, states, meta, options):
+    from recsys.data import prepare
+    from recsys.data.context_tensors import tensors_for
+    from recsys.eval.protocol import evaluate_task
+    from recsys.merging.methods import hi_merging
+    from recsys.train.objectives import score_function
+    from recsys.train.run import build_model
+
+    ds = prepare(args.dataset, args.data_dir)
+    tensors = tensors_for(ds)
+    model, max_len = build_model(meta["model"], ds, meta.get("config", {}), int(meta.get("seed", 1)), tensors)
+    scorer = score_function(model, max_len)
+
+    def valid_ndcg(state):
+        model.load_state_dict(state)
+        model.eval()
+        return evaluate_task(scorer, tensors, "valid").summary["ndcg@10"]
+
+    return hi_merging(states[0], states[1:], valid_ndcg, options.get("density", 0.9))
+
+
 def cmd_bench(args) -> int:
     from recsys.bench.executors import make_executor
     from recsys.bench.runner import load_suite, run_suite
@@ -568,6 +621,24 @@ def build_parser() -> argparse.ArgumentParser:
                    help="under torchrun: the process group's backend (default: nccl with CUDA, else gloo)")
     _add_data_dir(p)
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("merge", help="merge fine-tuned checkpoints of one model (docs/merging.md)")
+    p.add_argument("--method", required=True, choices=("task_arithmetic", "ties", "dare", "hi_merging", "opcm",
+                                                        "weighted"))
+    p.add_argument("--base", required=True, help="the shared starting checkpoint (CKPT: CKPT.pt + CKPT.json)")
+    p.add_argument("--models", required=True, nargs="+", help="the fine-tuned checkpoints, oldest first")
+    p.add_argument("--out", required=True, help="where the merged checkpoint goes")
+    p.add_argument("--scale", type=float, help="lambda (task arithmetic: default 1/T; TIES, OPCM: 1)")
+    p.add_argument("--density", type=float, help="TIES / Hi-Merging: share of each task vector kept")
+    p.add_argument("--drop", type=float, help="DARE: drop probability (default 0.5)")
+    p.add_argument("--then", choices=("task_arithmetic", "ties"), help="DARE: the merge after dropping")
+    p.add_argument("--alpha", type=float, help="OPCM: energy share of the protected singular directions")
+    p.add_argument("--weights", help="weighted: comma-separated weights per model (default: recency)")
+    p.add_argument("--decay", type=float, help="weighted: recency decay per step back (default 0.5)")
+    p.add_argument("--seed", type=int, help="DARE: the dropping seed")
+    p.add_argument("--dataset", help="hi_merging: the dataset whose validation split guides it")
+    _add_data_dir(p)
+    p.set_defaults(func=cmd_merge)
 
     p = sub.add_parser("bench", help="run a suite (models x datasets x seeds) and print a leaderboard")
     p.add_argument("--suite", default="quick", help="a shipped suite name or a suite TOML file")

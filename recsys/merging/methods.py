@@ -7,10 +7,11 @@ for all of them:
 - **Compatibility is checked first** (``check_compatible``): same keys, shapes and dtypes, and the
   same item space (the checkpoints' ``item_space`` fingerprints, when present). Anything else is
   refused with the offending name.
-- **Embedding rows are not diluted.** In a fine-tune, an item (or user) row that no batch touched
-  keeps exactly its base value. Where a method averages, an embedding row is averaged over the
-  models that changed it (the *disjoint mean*), so an item seen in one period keeps that period's
-  update instead of 1/T of it.
+- **Embedding rows are not diluted.** Where a method averages, an embedding row is averaged over
+  the models that touched it (the *disjoint mean*), so an item seen in one period keeps that
+  period's update instead of 1/T of it. "Touched" is given by ``touched`` (the rows of the items in
+  each fine-tune's data: a softmax over the catalogue moves every row a little, as a negative), or
+  else is any row that changed.
 - **Norms and biases stay out of SVD** (OPCM): only 2-D weight matrices are projected.
 - Integer buffers (positions, counters) must be equal and are copied from the base.
 
@@ -86,27 +87,36 @@ def _combine(base: State, merged_delta: State) -> State:
     return {k: (v + merged_delta[k].to(v.dtype)) if k in merged_delta else v.clone() for k, v in base.items()}
 
 
-def _weighted_sum(name: str, deltas: list[torch.Tensor], weights: list[float], disjoint_rows: bool) -> torch.Tensor:
-    """sum_t w_t tau_t; for embedding rows, the weights of the models that touched the row rescaled to
-    sum to sum_t w_t (an untouched row takes no share of the weight)."""
+def _weighted_sum(name: str, deltas: list[torch.Tensor], weights: list[float], disjoint_rows: bool,
+                  touched: list[torch.Tensor] | None = None) -> torch.Tensor:
+    """sum_t w_t tau_t; for embedding rows, only the models that touched the row count, their weights
+    rescaled to sum to sum_t w_t (an untouched row takes no share of the weight, nor its drift)."""
+    if not (disjoint_rows and is_embedding(name, deltas[0])):
+        return sum(w * d for w, d in zip(weights, deltas))
+    masks = touched or [_rows_touched(d) for d in deltas]
     total = sum(weights)
-    out = sum(w * d for w, d in zip(weights, deltas))
-    if disjoint_rows and is_embedding(name, deltas[0]):
-        mass = sum(w * _rows_touched(d).to(d.dtype) for w, d in zip(weights, deltas))  # [rows]
-        scale = torch.where(mass > 0, total / mass.clamp(min=1e-12), torch.zeros_like(mass))
-        out = out * scale[:, None]
-    return out
+    out = sum(w * d * m[:, None] for w, d, m in zip(weights, deltas, masks))
+    mass = sum(w * m.to(d.dtype) for w, d, m in zip(weights, deltas, masks))  # [rows]
+    scale = torch.where(mass > 0, total / mass.clamp(min=1e-12), torch.zeros_like(mass))
+    return out * scale[:, None]
 
 
-def task_arithmetic(base: State, models: list[State], scale: float | None = None) -> State:
+Touched = list[dict[str, torch.Tensor]] | None  # per model: parameter -> bool mask of the rows its data touched
+
+
+def _masks(touched: Touched, key: str) -> list[torch.Tensor] | None:
+    return [t[key] for t in touched] if touched and all(key in t for t in touched) else None
+
+
+def task_arithmetic(base: State, models: list[State], scale: float | None = None, touched: Touched = None) -> State:
     """theta_0 + lambda * sum_t tau_t; ``scale`` lambda defaults to 1/T (the mean of the fine-tunes)."""
     deltas = task_vectors(base, models)
     lam = 1.0 / len(models) if scale is None else float(scale)
-    return _combine(base, {k: _weighted_sum(k, [d[k] for d in deltas], [lam] * len(deltas), True)
-                           for k in deltas[0]})
+    return _combine(base, {k: _weighted_sum(k, [d[k] for d in deltas], [lam] * len(deltas), True,
+                                            _masks(touched, k)) for k in deltas[0]})
 
 
-def weighted(base: State, models: list[State], weights: list[float]) -> State:
+def weighted(base: State, models: list[State], weights: list[float], touched: Touched = None) -> State:
     """Weighted contextual merging (MMGRid): theta_0 + sum_c w_c tau_c, weights normalised to sum to 1."""
     if len(weights) != len(models):
         raise MergeError(f"{len(weights)} weights for {len(models)} models")
@@ -114,7 +124,8 @@ def weighted(base: State, models: list[State], weights: list[float]) -> State:
         raise MergeError(f"weights must be >= 0 with a positive sum, got {weights}")
     w = [x / sum(weights) for x in weights]
     deltas = task_vectors(base, models)
-    return _combine(base, {k: _weighted_sum(k, [d[k] for d in deltas], w, True) for k in deltas[0]})
+    return _combine(base, {k: _weighted_sum(k, [d[k] for d in deltas], w, True, _masks(touched, k))
+                           for k in deltas[0]})
 
 
 def recency_weights(n: int, decay: float = 0.5) -> list[float]:
@@ -167,7 +178,7 @@ def dare(base: State, models: list[State], drop: float = 0.5, then: str = "task_
             out[k] = base[k] + d * keep / (1 - drop)
         sparse.append(out)
     if then == "task_arithmetic":
-        return task_arithmetic(base, sparse, options.get("scale"))
+        return task_arithmetic(base, sparse, options.get("scale"), options.get("touched"))
     if then == "ties":
         return ties(base, sparse, options.get("density", 0.2), options.get("scale", 1.0))
     raise MergeError(f"DARE merges with task_arithmetic or ties, not {then!r}")
@@ -184,7 +195,8 @@ def layer_groups(names: Iterable[str]) -> dict[str, list[str]]:
 
 
 def hi_merging(base: State, models: list[State], evaluate: Callable[[State], float], density: float = 0.9,
-               scales: tuple[float, ...] = (0.5, 1.0, 1.5), echo=lambda *_: None) -> tuple[State, dict]:
+               scales: tuple[float, ...] = (0.5, 1.0, 1.5), echo=lambda *_: None,
+               touched: Touched = None) -> tuple[State, dict]:
     """Hi-Merging: model-wise, then layer-wise pruning and scaling from per-layer contributions.
 
     1. Model-wise: each tau_t is trimmed to its top ``density`` by magnitude; the merge starts as their
@@ -213,7 +225,9 @@ def hi_merging(base: State, models: list[State], evaluate: Callable[[State], flo
                     out[k] = torch.zeros_like(deltas[0][k])
                     continue
                 w = [lam[t] * len(models) / len(use) for t in use]  # the kept models share the layer's weight
-                out[k] = layer_scale.get(g, 1.0) * _weighted_sum(k, [deltas[t][k] for t in use], w, True)
+                masks = _masks(touched, k)
+                out[k] = layer_scale.get(g, 1.0) * _weighted_sum(k, [deltas[t][k] for t in use], w, True,
+                                                                 [masks[t] for t in use] if masks else None)
         return _combine(base, out)
 
     report = {"start": evaluate(merged(keep, {})), "pruned": [], "scales": {}}
@@ -243,7 +257,7 @@ def hi_merging(base: State, models: list[State], evaluate: Callable[[State], flo
     return final, report
 
 
-def opcm(base: State, models: Iterable[State], alpha: float = 0.5, scale: float = 1.0) -> State:
+def opcm(base: State, models: Iterable[State], alpha: float = 0.5, scale: float = 1.0, touched: Touched = None) -> State:
     """Continual projection merging (OPCM): models arrive one at a time.
 
     For each weight matrix, the new task vector is projected onto the subspace orthogonal to the merged
@@ -260,6 +274,7 @@ def opcm(base: State, models: Iterable[State], alpha: float = 0.5, scale: float 
     n = 0
     for model in models:
         n += 1
+        rows_of = (lambda key, d: touched[n - 1][key].double()) if touched else None
         for k, v in base.items():
             if not v.is_floating_point():
                 continue
@@ -267,13 +282,15 @@ def opcm(base: State, models: Iterable[State], alpha: float = 0.5, scale: float 
             if n == 1:
                 merged[k] = d
                 if is_embedding(k, d):
-                    rows[k] = _rows_touched(d).double()
+                    mask = rows_of(k, d) if rows_of and k in touched[0] else _rows_touched(d).double()
+                    merged[k] = d * mask[:, None]
+                    rows[k] = mask
                 norms[k] = float(d.norm())
                 continue
             if is_embedding(k, d):
-                touched = _rows_touched(d).double()
-                count = rows[k] + touched
-                merged[k] = torch.where(count[:, None] > 0, (merged[k] * rows[k][:, None] + d)
+                mask = rows_of(k, d) if rows_of and k in touched[n - 1] else _rows_touched(d).double()
+                count = rows[k] + mask
+                merged[k] = torch.where(count[:, None] > 0, (merged[k] * rows[k][:, None] + d * mask[:, None])
                                         / count.clamp(min=1)[:, None], merged[k])
                 rows[k] = count
             elif is_matrix(k, d):
@@ -296,21 +313,22 @@ def opcm(base: State, models: Iterable[State], alpha: float = 0.5, scale: float 
 def merge(method: str, base: State, models: list[State], evaluate: Callable[[State], float] | None = None,
           **options) -> State:
     """One entry point for the CLI and the merging suite; options by method (see each function)."""
+    touched = options.get("touched")
     if method == "task_arithmetic":
-        return task_arithmetic(base, models, options.get("scale"))
+        return task_arithmetic(base, models, options.get("scale"), touched)
     if method == "ties":
         return ties(base, models, options.get("density", 0.2), options.get("scale", 1.0))
     if method == "dare":
         return dare(base, models, options.get("drop", 0.5), options.get("then", "task_arithmetic"),
-                    options.get("seed", 0), **{k: v for k, v in options.items() if k in ("scale", "density")})
+                    options.get("seed", 0), **{k: v for k, v in options.items() if k in ("scale", "density", "touched")})
     if method == "hi_merging":
         if evaluate is None:
             raise MergeError("hi_merging needs validation data to measure each layer's contribution "
                              "(recsys merge --dataset NAME)")
-        return hi_merging(base, models, evaluate, options.get("density", 0.9))[0]
+        return hi_merging(base, models, evaluate, options.get("density", 0.9), touched=touched)[0]
     if method == "opcm":
-        return opcm(base, models, options.get("alpha", 0.5), options.get("scale", 1.0))
+        return opcm(base, models, options.get("alpha", 0.5), options.get("scale", 1.0), touched)
     if method == "weighted":
         w = options.get("weights") or recency_weights(len(models), options.get("decay", 0.5))
-        return weighted(base, models, list(w))
+        return weighted(base, models, list(w), touched)
     raise MergeError(f"unknown merge method {method!r}; choose one of {', '.join(MERGE_METHODS)}")

@@ -21,6 +21,7 @@ import time
 
 import numpy as np
 import polars as pl
+import torch
 
 from recsys.data import schema as S
 from recsys.data.prepare import PreparedDataset
@@ -66,6 +67,13 @@ def split_periods(tensors: DatasetTensors, periods: int) -> list[PeriodTensors]:
                              "coarse); use fewer periods")
         parts.append(PeriodTensors(tensors, ragged(rows.drop("period"), tensors.n_users), p + 1))
     return parts
+
+
+def item_rows(state: dict, part: PeriodTensors) -> dict:
+    """For each item-indexed embedding table (n_items + 1 rows): the rows of the items in this period."""
+    seen = torch.zeros(part.n_items + 1, dtype=torch.bool)
+    seen[torch.from_numpy(part.train.items)] = True
+    return {k: seen for k, v in state.items() if v.dim() == 2 and "embedding" in k.lower() and len(v) == len(seen)}
 
 
 def _split_config(overrides: dict) -> tuple[str, dict, dict, dict]:
@@ -117,6 +125,7 @@ def periodic_run(ds: PreparedDataset, overrides: dict, seed: int, tensors: Datas
     base = ensure("period1-base", parts[0], cfg, None)
     tunes = [ensure(f"period{p.period}-finetune", p, ft_cfg, base) for p in parts[1:]]
     check_compatible(base, tunes, [f"period {p.period}" for p in parts[1:]])
+    touched = [item_rows(base, p) for p in parts[1:]]  # the items each fine-tune's data holds
     model, max_len = build_model(backbone, ds, cfg, seed, tensors)
     scorer = score_function(model, max_len)
     topk = tuple(cfg.get("topk", (5, 10, 20)))
@@ -134,9 +143,9 @@ def periodic_run(ds: PreparedDataset, overrides: dict, seed: int, tensors: Datas
         from recsys.merging.methods import hi_merging
 
         state, hi_report = hi_merging(base, tunes, lambda s: evaluate(s).summary[valid_metric],
-                                      options.get("density", 0.9))
+                                      options.get("density", 0.9), touched=touched)
     else:
-        state = merge(method, base, tunes, **options)
+        state = merge(method, base, tunes, touched=touched, **options)
     valid = evaluate(state).summary
     result = RunResult(model=name, dataset=ds.name, seed=seed, status="ok", config={**cfg, **overrides},
                        objective="periodic")

@@ -18,10 +18,15 @@ class CheckpointError(RecsysError):
 
 def save_checkpoint(model: torch.nn.Module, path: str | Path, config: dict) -> Path:
     """Write ``<path>.pt`` (tensors only) and ``<path>.json`` (the run's config), atomically."""
+    return save_state(model.state_dict(), path, config)
+
+
+def save_state(state: dict, path: str | Path, config: dict) -> Path:
+    """``save_checkpoint`` for a bare state dict (a merge's result)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     weights, meta = path.with_suffix(".pt"), path.with_suffix(".json")
-    for target, write in ((weights, lambda p: torch.save(model.state_dict(), p)),
+    for target, write in ((weights, lambda p: torch.save(state, p)),
                           (meta, lambda p: Path(p).write_text(json.dumps(config, indent=2, default=str)))):
         tmp = target.with_name(target.name + f".tmp-{os.getpid()}")
         write(tmp)
