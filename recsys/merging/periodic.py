@@ -57,7 +57,7 @@ def split_periods(tensors: DatasetTensors, periods: int) -> list[PeriodTensors]:
         raise MergeError(f"{tensors.ds.name}: periods need a timestamp on every training interaction",)
     times = frame[S.TIME].to_numpy()
     cuts = np.quantile(times, [p / periods for p in range(1, periods)], method="lower")
-    period = np.searchsorted(cuts, times, side="right")
+    period = np.searchsorted(cuts, times, side="left")  # a timestamp equal to a cut closes that period
     frame = frame.with_columns(pl.Series("period", period))
     parts = []
     for p in range(periods):
