@@ -11,7 +11,7 @@ TORCH_VERSION ?= 2.13.0
 TORCH_PIP_ARGS ?=
 RECBOLE_VERSION ?= 1.2.1
 
-.PHONY: install demo test perf leaderboard bench-sequential bench-cross-domain bench-ood bench-hard-negatives bench-multi-scenario bench-gprec clean
+.PHONY: install demo test perf leaderboard bench-sequential bench-cross-domain bench-ood bench-hard-negatives bench-multi-scenario bench-gprec bench-merging bench-attention clean
 
 install: $(VENV)/.installed
 
@@ -41,7 +41,7 @@ perf: install
 leaderboard: install
 	$(VENV)/bin/recsys bench --suite quick --results leaderboard/results --quiet
 	$(VENV)/bin/recsys leaderboard --suite quick --results leaderboard/results --out leaderboard --latex
-	for s in sequential cross-domain ood hard-negatives multi-scenario gprec; do \
+	for s in sequential cross-domain ood hard-negatives multi-scenario gprec merging attention; do \
 	  $(VENV)/bin/recsys leaderboard --suite $$s --results leaderboard/results --out leaderboard --latex; done
 
 # the sequential suite itself: hours on 2 CPU cores (resumable: finished cells are skipped)
@@ -62,6 +62,13 @@ bench-multi-scenario: install
 
 bench-gprec: install
 	$(VENV)/bin/recsys bench --suite gprec --results leaderboard/results --quiet
+
+bench-merging: install
+	$(VENV)/bin/recsys bench --suite merging --results leaderboard/results --quiet
+
+# two cells at a time (each on one thread)
+bench-attention: install
+	$(VENV)/bin/recsys bench --suite attention --results leaderboard/results --quiet --jobs 2
 
 clean:
 	rm -rf $(VENV) build *.egg-info

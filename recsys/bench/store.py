@@ -124,7 +124,7 @@ def records_frame(records: list[dict]) -> pl.DataFrame:
         phases = r.get("test") or {"test": {}}
         for phase, metrics in phases.items():
             rows.append({**base, "phase": phase, **{k: float(v) for k, v in metrics.items()}})
-    return pl.DataFrame(rows) if rows else pl.DataFrame()
+    return pl.DataFrame(rows, infer_schema_length=None) if rows else pl.DataFrame()  # a late string column: all rows
 
 
 def load(path: str | Path) -> pl.DataFrame:

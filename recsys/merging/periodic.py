@@ -7,6 +7,7 @@ inputs are always every known interaction). Strategies, each one suite entry:
 
 - ``retrain``: the model trained from scratch on all training interactions (the usual run);
 - ``latest``: the last period's fine-tune;
+- ``base``: theta_0 itself, never updated (how much the updates bring at all);
 - a merge method (``recsys.merging.methods``) over the period fine-tunes, relative to ``theta_0``.
 
 Validation (early stopping of every training, Hi-Merging's contribution analysis) is the valid
@@ -29,7 +30,7 @@ from recsys.data.tensors import DatasetTensors, Ragged, ragged
 from recsys.merging.methods import MERGE_METHODS, MergeError, check_compatible, merge
 from recsys.paths import cache_dir
 
-STRATEGIES = ("retrain", "latest", *MERGE_METHODS)
+STRATEGIES = ("retrain", "latest", "base", *MERGE_METHODS)
 #: suite-entry keys read here (the rest configures the backbone)
 PERIODIC_KEYS = ("model", "backbone", "method", "periods", "finetune_epochs", "finetune_learning_rate",
                  "merge_scale", "merge_density", "merge_drop", "merge_then", "merge_alpha", "merge_decay")
@@ -139,6 +140,8 @@ def periodic_run(ds: PreparedDataset, overrides: dict, seed: int, tensors: Datas
     hi_report = None
     if method == "latest":
         state = tunes[-1]
+    elif method == "base":
+        state = base
     elif method == "hi_merging":
         from recsys.merging.methods import hi_merging
 

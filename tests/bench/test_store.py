@@ -85,3 +85,17 @@ def test_fallback_runs_are_labelled_in_results(ml100k, tmp_path):
     assert row["label"] == "MostPop (keywords-tfidf fallback)"
     assert row["llm_backend"] == ("embeddings-minilm=minilm,"
                                   "profiles-keywords-tfidf=keywords-tfidf (non-LLM fallback)")
+
+
+def test_a_column_that_is_empty_in_the_first_rows_still_loads():
+    """Found when the 101st record of a store was the first with an LLM backend (polars infers from 100 rows)."""
+    from recsys.bench.store import records_frame
+
+    def record(i, backends):
+        return {"run_id": f"r{i}", "model": "M", "dataset": "d", "seed": i, "status": "ok",
+                "provenance": {"llm_backends": backends, "config_hash": "h", "dataset_fingerprint": "f",
+                               "git_commit": "c", "tie_policy": "pessimistic"},
+                "test": {"test": {"ndcg@10": 0.1}}}
+
+    frame = records_frame([record(i, {}) for i in range(150)] + [record(150, {"embeddings": "minilm"})])
+    assert frame.height == 151 and frame["llm_backend"][150] == "embeddings=minilm"
