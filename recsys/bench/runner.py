@@ -326,9 +326,10 @@ def run_suite(suite: Suite, store: ResultsStore, data_dir: str | None = None, pr
 
     An entry may name its registered model with ``model = "..."`` (the entry name is then only its
     label). ``model = "Merge"`` entries are strategies of the periodic-update protocol (a ``backbone``
-    and a ``method``: retrain, latest or a merge method; ``recsys.merging.periodic``). A ``model = "TTA4SR"`` entry names another entry as ``backbone`` and an ``operator``: it
-    trains nothing, it augments that entry's trained weights for the same dataset and seed (kept
-    under ``<cache>/checkpoints``; trained again if the cache lost them). ``per_domain = true``
+    and a ``method``: retrain, latest or a merge method; ``recsys.merging.periodic``). A
+    ``model = "TTA4SR"`` entry names another entry as ``backbone`` and an ``operator``: it trains
+    nothing, it augments that entry's trained weights for the same dataset and seed (kept under
+    ``<cache>/checkpoints``; trained again if the cache lost them). ``per_domain = true``
     trains the model once per domain of a cross-domain dataset and merges the per-user results.
 
     ``executor`` (``recsys.bench.executors``): where the cells run; default: one after the other in
@@ -368,7 +369,11 @@ def run_suite(suite: Suite, store: ResultsStore, data_dir: str | None = None, pr
                 c = job.cell
                 echo(f"[{c.index}/{len(raw)}] {c.entry} on {c.dataset}, seed {c.seed} ...")
                 _record(run_job(job), store, echo, len(raw), done, announced=True)
-        else:
+        elif jobs:
+            where = executor.describe()
+            echo(f"running {len(jobs)} cells on {where['kind']} "
+                 + (f"({where['jobs']} processes)" if where["kind"] == "local" else f"at {where['address']}")
+                 + "; each is reported when it finishes")
             for outcome in executor.run(jobs):
                 _record(outcome, store, echo, len(raw), done, announced=False)
     store.consolidate()

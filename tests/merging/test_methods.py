@@ -116,7 +116,7 @@ def test_hi_merging_prunes_a_layer_change_that_hurts_while_another_helps():
         return -float((state["enc.layer.0.w"] - good).norm() + (state["enc.layer.1.w"] - good).norm())
 
     merged, report = hi_merging(base, [a, b], score, density=1.0, scales=(1.0, 2.0))
-    assert report["pruned"] == [{"layer": "enc.layer.0", "model": 1, "effect": pytest.approx(report["pruned"][0]["effect"])}]
+    assert [(p["layer"], p["model"]) for p in report["pruned"]] == [("enc.layer.0", 1)]  # b's change there hurts
     assert report["pruned"][0]["effect"] < 0
     assert report["final"] > report["start"]
     assert torch.allclose(merged["enc.layer.1.w"], T([1.0, 1.0]))
