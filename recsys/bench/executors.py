@@ -88,7 +88,7 @@ class RayExecutor:
             import ray
         except ImportError as exc:
             raise ExecutorError("--executor ray needs Ray: pip install 'recsys[ray]' (ray>=2.40, numpy-2 "
-                                "compatible; RecBole's own pin on ray<=2.6.3 is not used, see docs/scaling.md)") from exc
+                                "compatible; RecBole's pin on ray<=2.6.3 is not used, see docs/scaling.md)") from exc
         if cpus_per_run < 1:
             raise ExecutorError(f"--ray-cpus-per-run must be >= 1, got {cpus_per_run}")
         self.address = address

@@ -1,4 +1,4 @@
-"""Merging recommender checkpoints (``methods``) and the periodic-update protocol of the merging suite (``periodic``)."""
+"""Merging recommender checkpoints (``methods``) and the merging suite's periodic-update protocol (``periodic``)."""
 
 from recsys.merging.methods import MERGE_METHODS, MergeError, check_compatible, merge
 

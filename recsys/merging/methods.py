@@ -257,7 +257,8 @@ def hi_merging(base: State, models: list[State], evaluate: Callable[[State], flo
     return final, report
 
 
-def opcm(base: State, models: Iterable[State], alpha: float = 0.5, scale: float = 1.0, touched: Touched = None) -> State:
+def opcm(base: State, models: Iterable[State], alpha: float = 0.5, scale: float = 1.0,
+         touched: Touched = None) -> State:
     """Continual projection merging (OPCM): models arrive one at a time.
 
     For each weight matrix, the new task vector is projected onto the subspace orthogonal to the merged
@@ -320,7 +321,8 @@ def merge(method: str, base: State, models: list[State], evaluate: Callable[[Sta
         return ties(base, models, options.get("density", 0.2), options.get("scale", 1.0))
     if method == "dare":
         return dare(base, models, options.get("drop", 0.5), options.get("then", "task_arithmetic"),
-                    options.get("seed", 0), **{k: v for k, v in options.items() if k in ("scale", "density", "touched")})
+                    options.get("seed", 0),
+                    **{k: v for k, v in options.items() if k in ("scale", "density", "touched")})
     if method == "hi_merging":
         if evaluate is None:
             raise MergeError("hi_merging needs validation data to measure each layer's contribution "
