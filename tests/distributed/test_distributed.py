@@ -92,7 +92,8 @@ def _one_process(ml100k, model: str, overrides: dict):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("model,overrides", [
-    ("SASRec", {"epochs": 2, "hidden_dropout_prob": 0.0, "attn_dropout_prob": 0.0}),  # full-sequence CE
+    ("SASRec", {"epochs": 2, "hidden_size": 32, "inner_size": 64, "n_layers": 1, "hidden_dropout_prob": 0.0,
+                "attn_dropout_prob": 0.0}),  # full-sequence CE
     ("BPR", {"epochs": 3, "train_batch_size": 1024}),  # pairwise, negatives drawn for the global batch
 ])
 def test_two_gloo_processes_train_like_one_process(tmp_path, ml100k, model, overrides):
