@@ -309,22 +309,12 @@ def cmd_merge(args) -> int:
 def _hi_merge(args, states, meta, options):
     from recsys.data import prepare
     from recsys.data.context_tensors import tensors_for
-    from recsys.eval.protocol import evaluate_task
     from recsys.merging.methods import hi_merging
-    from recsys.train.objectives import score_function
-    from recsys.train.run import build_model
+    from recsys.merging.periodic import state_evaluator
 
     ds = prepare(args.dataset, args.data_dir)
-    tensors = tensors_for(ds)
-    model, max_len = build_model(meta["model"], ds, meta.get("config", {}), int(meta.get("seed", 1)), tensors)
-    scorer = score_function(model, max_len)
-
-    def valid_ndcg(state):
-        model.load_state_dict(state)
-        model.eval()
-        return evaluate_task(scorer, tensors, "valid").summary["ndcg@10"]
-
-    return hi_merging(states[0], states[1:], valid_ndcg, options.get("density", 0.9))
+    evaluate = state_evaluator(meta["model"], ds, meta.get("config", {}), int(meta.get("seed", 1)), tensors_for(ds))
+    return hi_merging(states[0], states[1:], lambda s: evaluate(s).summary["ndcg@10"], options.get("density", 0.9))
 
 
 def cmd_bench(args) -> int:

@@ -154,6 +154,10 @@ class Shard:
             return cls(slice(0, 1), 0.0, 0)
         return cls(rows, info.world_size * local / total, int(local))
 
+    def weigh(self, loss: torch.Tensor) -> torch.Tensor:
+        """This rank's mean loss as its share of the global batch's mean (unchanged in one process)."""
+        return loss if self.scale == 1 else loss * self.scale
+
 
 def all_gather_rows(t: torch.Tensor) -> torch.Tensor:
     """Concatenate every rank's rows (any first dimension, same trailing shape and dtype) in rank order."""

@@ -136,8 +136,6 @@ def record_for(result: RunResult, ds: PreparedDataset, rid: str, chash: str,
 
 def _training_executor(result: RunResult) -> dict:
     """Where a run outside a suite ran: this process, or the ranks of a ``torchrun`` launch."""
-    import socket
-
     dist = result.fit.get("distributed")
     if dist:
         return {"kind": "torchrun", **dist, "host": socket.gethostname()}

@@ -213,8 +213,8 @@ def hi_merging(base: State, models: list[State], evaluate: Callable[[State], flo
     deltas = task_vectors(base, trimmed)
     keys = list(deltas[0])
     lam = [1.0 / len(models)] * len(models)
-    keep = {(t, g): True for t in range(len(models)) for g in layer_groups(keys)}
     groups = layer_groups(keys)
+    keep = {(t, g): True for t in range(len(models)) for g in groups}
 
     def merged(keep_map, layer_scale):
         out = {}

@@ -90,12 +90,29 @@ def _split_config(overrides: dict) -> tuple[str, dict, dict, dict]:
     return backbone, cfg, ft, options
 
 
+def state_evaluator(model_name: str, ds: PreparedDataset, config: dict, seed: int, tensors: DatasetTensors):
+    """``evaluate(state, phase="valid") -> EvalResult``: one model instance that takes each candidate's
+    weights in turn (merges are judged on validation, the chosen one reported on test)."""
+    from recsys.eval.protocol import evaluate_task
+    from recsys.train.objectives import score_function
+    from recsys.train.run import build_model
+
+    model, max_len = build_model(model_name, ds, config, seed, tensors)
+    scorer = score_function(model, max_len)
+    topk = tuple(config.get("topk", (5, 10, 20)))
+
+    def evaluate(state: dict, phase: str = "valid"):
+        model.load_state_dict(state)
+        model.eval()
+        return evaluate_task(scorer, tensors, phase, topk, seed=seed)
+
+    return evaluate
+
+
 def periodic_run(ds: PreparedDataset, overrides: dict, seed: int, tensors: DatasetTensors, name: str):
     """One strategy of the periodic protocol for one seed; returns a ``RunResult`` like ``train_run``."""
-    from recsys.eval.protocol import evaluate_task
     from recsys.train.checkpoint import read_state
-    from recsys.train.objectives import score_function
-    from recsys.train.run import RunResult, build_model, config_hash, train_run
+    from recsys.train.run import RunResult, config_hash, train_run
 
     method = overrides.get("method", "")
     if method not in STRATEGIES:
@@ -127,15 +144,8 @@ def periodic_run(ds: PreparedDataset, overrides: dict, seed: int, tensors: Datas
     tunes = [ensure(f"period{p.period}-finetune", p, ft_cfg, base) for p in parts[1:]]
     check_compatible(base, tunes, [f"period {p.period}" for p in parts[1:]])
     touched = [item_rows(base, p) for p in parts[1:]]  # the items each fine-tune's data holds
-    model, max_len = build_model(backbone, ds, cfg, seed, tensors)
-    scorer = score_function(model, max_len)
-    topk = tuple(cfg.get("topk", (5, 10, 20)))
+    evaluate = state_evaluator(backbone, ds, cfg, seed, tensors)
     valid_metric = str(cfg.get("valid_metric", "ndcg@10"))
-
-    def evaluate(state, phase="valid"):
-        model.load_state_dict(state)
-        model.eval()
-        return evaluate_task(scorer, tensors, phase, topk, seed=seed)
 
     hi_report = None
     if method == "latest":

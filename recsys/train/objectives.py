@@ -94,12 +94,16 @@ class Objective:
     def n_batches(self) -> int:
         raise NotImplementedError
 
-    def _step(self, fields: dict, n: int):
-        """This rank's rows of a global batch through the model's ``calculate_loss``, weighted by their share."""
+    def _step(self, fields: dict, n: int, build=None):
+        """This rank's rows of a global batch through the model's ``calculate_loss``, weighted by their share.
+
+        ``build``: turns this rank's rows into the model's fields (e.g. positives and negatives stacked).
+        """
         shard = distributed.Shard.of(n)
-        local = _interaction(_rows(fields, shard.rows), self.device)
+        local = _rows(fields, shard.rows)
+        local = _interaction(build(local) if build else local, self.device)
         loss = self.run(lambda: self.model.calculate_loss(local))
-        return (loss * shard.scale if shard.scale != 1 else loss), shard.n_local
+        return shard.weigh(loss), shard.n_local
 
 
 class FullSequence(Objective):
@@ -154,7 +158,7 @@ class FullSequence(Objective):
             if hasattr(self.model, "full_sequence_loss"):  # a model with its own per-position loss (H2Rec)
                 extra = {"users": self.users[idx][shard.rows]} if self.pass_users else {}  # per-user terms
                 loss = self.run(lambda: self.model.full_sequence_loss(xs, ys, gen, **extra))
-                yield loss * shard.scale if shard.scale != 1 else loss, int((ys > 0).sum()) if shard.scale else 0
+                yield shard.weigh(loss), shard.n_local
                 continue
             negs = None
             if self.sequence_loss == "bce" or self.loss_type != "CE":  # drawn for the whole batch, then shared
@@ -162,7 +166,7 @@ class FullSequence(Objective):
                 negs[y > 0] = torch.randint(1, self.t.n_items + 1, (int((y > 0).sum()),), generator=gen)
                 negs = negs[shard.rows].to(dev)
             loss = self.run(lambda: self._loss(xs, ys, negs))
-            yield loss * shard.scale if shard.scale != 1 else loss, shard.n_local
+            yield shard.weigh(loss), shard.n_local
 
     def _loss(self, x, y, negs):
         weight = self.model.item_embedding.weight
@@ -233,15 +237,14 @@ class Pairs(Objective):
             if self.name == "pairwise":
                 yield self._step({m.USER_ID: u, m.ITEM_ID: i, m.NEG_ITEM_ID: self.sampler(u, gen)}, len(idx))
             elif self.name == "pointwise":  # a rank keeps its users' positive and negative rows
-                neg = self.sampler(u, gen)
-                shard = distributed.Shard.of(len(idx))
-                u, i, neg = u[shard.rows], i[shard.rows], neg[shard.rows]
                 label_field = m.LABEL if hasattr(m, "LABEL") else "label"
-                local = _interaction({m.USER_ID: torch.cat([u, u]), m.ITEM_ID: torch.cat([i, neg]),
-                                      label_field: torch.cat([torch.ones(len(u)), torch.zeros(len(u))])},
-                                     self.device)
-                loss = self.run(lambda: m.calculate_loss(local))
-                yield (loss * shard.scale if shard.scale != 1 else loss), shard.n_local
+
+                def stacked(f):
+                    n = len(f["u"])
+                    return {m.USER_ID: torch.cat([f["u"], f["u"]]), m.ITEM_ID: torch.cat([f["i"], f["neg"]]),
+                            label_field: torch.cat([torch.ones(n), torch.zeros(n)])}
+
+                yield self._step({"u": u, "i": i, "neg": self.sampler(u, gen)}, len(idx), build=stacked)
             else:
                 yield self._step({m.USER_ID: u, m.ITEM_ID: i}, len(idx))
 

@@ -19,12 +19,11 @@ from recsys.data.prepare import PreparedDataset
 from recsys.data.tensors import DatasetTensors
 from recsys.errors import RecsysError
 from recsys.eval.protocol import evaluate_task
-from recsys.models.recbole_view import TrainDatasetView
 from recsys.models.registry import get_model_spec
 from recsys.models.sequential.tta4sr import Augmenter, label, tta_defaults
 from recsys.train.checkpoint import load_checkpoint
 from recsys.train.objectives import score_function
-from recsys.train.run import DEFAULTS, RunResult, backbone_options, recbole_model_config
+from recsys.train.run import DEFAULTS, RunResult, build_model
 
 
 class CheckpointMismatch(RecsysError):
@@ -50,9 +49,7 @@ def load_trained(checkpoint: str | Path, ds: PreparedDataset, tensors: DatasetTe
     if spec.task != "sequential":
         raise CheckpointMismatch(f"{meta_path}: {spec.name} is a {spec.task} model; TTA4SR needs a sequential one")
     tensors = tensors or DatasetTensors(ds)
-    cls, config = recbole_model_config(spec, ds, meta["config"], int(meta.get("seed", 1)))
-    model = cls(config, TrainDatasetView(tensors, spec.name))
-    backbone_options(model, meta["config"], spec.name)  # an attention variant's extra weights
+    model, _ = build_model(spec.name, ds, meta["config"], int(meta.get("seed", 1)), tensors)  # variants included
     load_checkpoint(model, path)
     model.eval()
     return model, spec, meta
