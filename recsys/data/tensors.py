@@ -171,17 +171,26 @@ def gather_windows(items: np.ndarray, start: np.ndarray, length: np.ndarray, max
     return torch.from_numpy(np.where(valid, items[idx], 0).astype(np.int64))
 
 
-class AugmentedTensors(DatasetTensors):
-    """A dataset's tensors whose *training* sequences hold extra items (an augmenter's), while every
-    evaluation input stays real: validation/test targets and histories come from the dataset alone."""
+class TrainingView(DatasetTensors):
+    """A dataset's tensors whose *training* sequences are replaced (augmented, or one time period),
+    while every evaluation input stays real: validation/test targets and histories come from the
+    dataset alone."""
 
-    def __init__(self, base: DatasetTensors, train: Ragged, added: int):
+    def __init__(self, base: DatasetTensors, train: Ragged):
         self.__dict__.update(base.__dict__)
         self._cache = dict(base._cache)
-        self.real_train, self.train, self.added = base.train, train, added
+        self.real_train, self.train = base.train, train
 
     def history(self, phase: str) -> Ragged:
         return self.real_train if phase == S.VALID else super().history(phase)
+
+
+class AugmentedTensors(TrainingView):
+    """Training sequences that hold extra items (an augmenter's); ``added``: how many."""
+
+    def __init__(self, base: DatasetTensors, train: Ragged, added: int):
+        super().__init__(base, train)
+        self.added = added
 
 
 def with_training_items(tensors: DatasetTensors, rows: pl.DataFrame) -> AugmentedTensors:

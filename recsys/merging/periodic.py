@@ -26,7 +26,7 @@ import torch
 
 from recsys.data import schema as S
 from recsys.data.prepare import PreparedDataset
-from recsys.data.tensors import DatasetTensors, Ragged, ragged
+from recsys.data.tensors import DatasetTensors, Ragged, TrainingView, ragged
 from recsys.merging.methods import MERGE_METHODS, MergeError, check_compatible, merge
 from recsys.paths import cache_dir
 
@@ -36,17 +36,13 @@ PERIODIC_KEYS = ("model", "backbone", "method", "periods", "finetune_epochs", "f
                  "merge_scale", "merge_density", "merge_drop", "merge_then", "merge_alpha", "merge_decay")
 
 
-class PeriodTensors(DatasetTensors):
-    """A dataset's tensors whose training sequences hold one period's interactions; every evaluation
-    input (validation history included) stays the full data."""
+class PeriodTensors(TrainingView):
+    """Training sequences of one period's interactions; every evaluation input (validation history
+    included) stays the full data."""
 
     def __init__(self, base: DatasetTensors, train: Ragged, period: int):
-        self.__dict__.update(base.__dict__)
-        self._cache = dict(base._cache)
-        self.real_train, self.train, self.period = base.train, train, period
-
-    def history(self, phase: str) -> Ragged:
-        return self.real_train if phase == S.VALID else super().history(phase)
+        super().__init__(base, train)
+        self.period = period
 
 
 def split_periods(tensors: DatasetTensors, periods: int) -> list[PeriodTensors]:
