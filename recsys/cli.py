@@ -560,7 +560,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_doctor)
 
-    perf = sub.add_parser("perf", help="side-by-side speed measurements against RecBole")
+    perf = sub.add_parser("perf", help="side-by-side speed measurements: recsys vs RecBole, executors")
     psub = perf.add_subparsers(dest="perf_command", required=True)
     p = psub.add_parser("prepare", help="data preparation: recsys vs RecBole create_dataset + data_preparation")
     p.add_argument("--dataset", default="ml-100k")
