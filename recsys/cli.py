@@ -148,12 +148,23 @@ def _overrides(args) -> dict:
 
     out = {}
     if getattr(args, "config", None):
-        with open(args.config, "rb") as fh:
-            out.update(tomllib.load(fh))
+        try:
+            with open(args.config, "rb") as fh:
+                out.update(tomllib.load(fh))
+        except tomllib.TOMLDecodeError as exc:
+            raise RecsysError(f"--config {args.config}: invalid TOML: {exc}") from exc
+        except UnicodeDecodeError as exc:
+            raise RecsysError(f"--config {args.config}: not UTF-8 text (byte {exc.start})") from exc
+        except IsADirectoryError as exc:
+            raise RecsysError(f"--config {args.config}: a folder; give a TOML file of config keys") from exc
+        except OSError as exc:
+            raise RecsysError(f"--config {args.config}: {exc.strerror}") from exc
     for item in getattr(args, "set", None) or []:
         if "=" not in item:
             raise RecsysError(f"--set expects key=value, got {item!r}")
         key, value = item.split("=", 1)
+        if not key.strip():
+            raise RecsysError(f"--set expects key=value, got {item!r} (no key)")
         out[key.strip()] = _parse_value(value.strip())
     return out
 
@@ -341,10 +352,16 @@ def cmd_bench(args) -> int:
     ctr = any("auc" in r["test"].get("test", {}) for r in records)
     print("\nmean ± std over seeds; " + ("AUC / LogLoss / GAUC on the labelled test samples" if ctr else
                                           "full ranking, training items masked, pessimistic ties"))
-    return 0
+    failed = sum(r["status"] != "ok" for r in records)
+    if failed:
+        print(f"error: {failed} of {len(records)} runs failed (recorded in {store.root / 'runs'}; the same command "
+              "re-runs them)", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def cmd_leaderboard(args) -> int:
+    from pathlib import Path
+
     from recsys.bench.runner import load_suite
     from recsys.bench.store import ResultsStore
     from recsys.report.leaderboard import write_leaderboard
@@ -357,9 +374,10 @@ def cmd_leaderboard(args) -> int:
                                 else suite.baseline)
         metrics = metrics or ",".join(suite.metrics or [])
     except RecsysError:
-        pass
-    metrics = tuple(m.strip() for m in (metrics or "ndcg@10,recall@10,mrr@10").split(","))
-    store = ResultsStore(_results_dir(args))
+        if args.suite.endswith(".toml") or Path(args.suite).exists():
+            raise  # a suite file that does not load is an error, not a name
+    metrics = tuple(m.strip() for m in (metrics or "ndcg@10,recall@10,mrr@10").split(",") if m.strip())
+    store = ResultsStore(_results_dir(args), create=False)
     csv, md = write_leaderboard(store, args.out, name, baseline, metrics, args.alpha)
     if args.latex:
         import polars as pl
@@ -518,8 +536,15 @@ def cmd_llm_status(args) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (what is wrong, and where the help is), exit code 2."""
+
+    def error(self, message):
+        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="recsys", description="Recommender-systems benchmark toolkit.")
+    parser = _Parser(prog="recsys", description="Recommender-systems benchmark toolkit.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log details")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -707,18 +732,39 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "command", None) == "data" and args.data_command in ("prepare", "describe"):
         if not (args.name or args.recipe):
             parser.error(f"data {args.data_command}: give a dataset NAME or --recipe FILE")
+        if args.name and args.recipe:
+            parser.error(f"data {args.data_command}: give a dataset NAME or --recipe FILE, not both "
+                         f"({args.name!r} and {args.recipe!r})")
+    if getattr(args, "command", None) == "train" and args.via == "recbole":
+        ignored = [f"--{k}" for k in ("checkpoint", "results", "backbone") if getattr(args, k, None)]
+        if ignored:
+            parser.error(f"train --via recbole runs RecBole's own pipeline, which takes no {', '.join(ignored)}")
     try:
         return args.func(args)
-    except (RecsysError, ValueError) as exc:
-        if not isinstance(exc, RecsysError) and args.verbose:
-            raise
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         hint = (": finished runs are kept; the same command resumes where it stopped"
                 if getattr(args, "command", None) == "bench" else "")
         print(f"interrupted{hint}", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001  (one line on stderr, exit 2; --verbose shows the traceback)
+        if args.verbose and not isinstance(exc, RecsysError):
+            raise
+        print(f"error: {error_line(exc)}", file=sys.stderr)
+        return 2
+
+
+def error_line(exc: BaseException) -> str:
+    """One line for stderr: our errors as they are (they name the file, key or line); an OS error with its
+    file; anything unexpected with its type and a pointer to ``--verbose``."""
+    if isinstance(exc, (RecsysError, ValueError)):
+        text = str(exc)
+    elif isinstance(exc, OSError):
+        where = f"{exc.filename}: " if exc.filename else ""
+        text = f"{where}{exc.strerror or exc}"
+    else:
+        text = (f"{type(exc).__name__}: {exc} (unexpected; rerun with --verbose for the traceback and report it, "
+                f"with the command line)")
+    return " ".join(part.strip() for part in text.splitlines() if part.strip()) or type(exc).__name__
 
 
 if __name__ == "__main__":

@@ -32,10 +32,19 @@ The breakages (numbers as in ``shared/design.md``):
    its bundled copy): an explicit ``data_path`` is honoured.
 9. RecBole writes TensorBoard logs into ``./log_tensorboard`` of the current directory:
    we redirect them into the recsys cache directory.
+10. RecBole runs ``eval()`` on configuration strings: ``Config._convert_config_dict`` on every
+    string value of a config dict or ``--key=value`` argument, ``HyperTuning`` on each ``choice``
+    line of a parameter file, ``KD_DAGFM`` on its ``teacher`` key. A value such as
+    ``"__import__('os').system(...)"`` would run. Inside those three modules ``eval`` is replaced
+    by a reader that accepts Python literals only (``ast.literal_eval``: numbers, strings, lists,
+    dicts, tuples, True/False/None) and, for ``teacher``, the name of a class defined in that
+    module. Anything else is treated exactly as RecBole treats a string it cannot evaluate (kept
+    as the string). Expressions such as ``"2**10"`` therefore stay strings.
 """
 
 from __future__ import annotations
 
+import ast
 import importlib.abc
 import importlib.util
 import os
@@ -71,6 +80,8 @@ def _numpy_aliases() -> None:
 
 
 def _patch_configurator(module) -> None:
+    _patch_literal_eval(module)
+
     def compatibility_settings(self):  # RecBole's version reads np.float_, gone in numpy 2
         _numpy_aliases()
 
@@ -152,6 +163,39 @@ def _patch_trainer(module) -> None:
     ACTIVE["tensorboard_dir"] = "RecBole TensorBoard logs go to the recsys cache, not ./log_tensorboard"
 
 
+def literal_only(source, *scope):
+    """Stands in for ``eval`` inside RecBole: Python literals only, never a call, a name or an import.
+
+    Raises ``NameError`` for anything else, the error RecBole already handles as "keep the string".
+    """
+    if scope or not isinstance(source, str):
+        raise NameError("recsys: RecBole's eval() accepts a literal string only")
+    try:
+        return ast.literal_eval(source.strip())
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        raise NameError(f"recsys: {source[:60]!r} is not a Python literal; kept as a string") from None
+
+
+def _patch_literal_eval(module) -> None:
+    module.eval = literal_only  # a module global shadows the builtin for every function of the module
+    ACTIVE.setdefault("no_eval", "RecBole's eval() of config values, --key=value arguments and hyper-parameter "
+                                 "files reads Python literals only; it never runs code")
+
+
+def _patch_kd_dagfm(module) -> None:
+    def class_by_name(source, *scope):
+        """``KD_DAGFM`` evals its ``teacher`` key to pick a class: only classes of that module are found."""
+        found = module.__dict__.get(source) if isinstance(source, str) and not scope else None
+        if not (isinstance(found, type) and found.__module__ == module.__name__):
+            known = sorted(k for k, v in module.__dict__.items()
+                           if isinstance(v, type) and v.__module__ == module.__name__)
+            raise ValueError(f"KD_DAGFM: teacher = {str(source)[:60]!r}: expected one of {', '.join(known)}")
+        return found
+
+    module.eval = class_by_name
+    ACTIVE["no_eval_teacher"] = "KD_DAGFM's teacher key names a class of its module; it is never evaluated"
+
+
 def _patch_sine(module) -> None:
     import torch
 
@@ -190,6 +234,8 @@ _HOOKS: dict[str, Callable] = {
     "recbole.config.configurator": _patch_configurator,
     "recbole.trainer.trainer": _patch_trainer,
     "recbole.model.sequential_recommender.sine": _patch_sine,
+    "recbole.trainer.hyper_tuning": _patch_literal_eval,
+    "recbole.model.context_aware_recommender.kd_dagfm": _patch_kd_dagfm,
 }
 
 

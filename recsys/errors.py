@@ -26,7 +26,7 @@ class DataError(RecsysError, ValueError):
             where = f"column '{column}': "
         text = where + message
         if hint:
-            text += f"\n  hint: {hint}"
+            text += f" — hint: {hint}"
         super().__init__(text)
         self.path = path
         self.line = line
@@ -43,7 +43,7 @@ class RecipeError(RecsysError, ValueError):
             where += f", key '{key}'"
         text = f"{where}: {message}"
         if hint:
-            text += f"\n  hint: {hint}"
+            text += f" — hint: {hint}"
         super().__init__(text)
         self.recipe = recipe
         self.key = key

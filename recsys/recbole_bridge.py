@@ -33,6 +33,12 @@ BASE_CONFIG = {
     "seed": 2024,
 }
 
+#: Keys RecBole reads without defining them in its yaml files.
+RECBOLE_RUN_KEYS = {"seed", "state", "reproducibility", "checkpoint_dir", "data_path", "benchmark_filename",
+                    "eval_args", "metrics", "topk", "valid_metric", "show_progress", "log_wandb", "load_col",
+                    "train_neg_sample_args", "numerical_features", "LABEL_FIELD"}
+
+
 @contextmanager
 def _without_command_line():
     """RecBole's ``Config`` parses ``sys.argv`` for ``--key=value``; ours is not meant for it."""
@@ -42,6 +48,33 @@ def _without_command_line():
         yield
     finally:
         sys.argv = saved
+
+
+def recbole_defaults(cls, dataset: str) -> dict:
+    """What RecBole's own yaml files define for ``cls`` on ``dataset`` (overall, model, dataset,
+    quick-start defaults), read without building a ``Config`` from user values: unknown keys and
+    badly typed values are refused before RecBole ever sees them."""
+    from recbole.config import Config
+
+    probe = Config.__new__(Config)
+    probe._init_parameters_category()
+    probe.yaml_loader = probe._build_yaml_loader()
+    probe._load_internal_config_dict(cls.__name__, cls, dataset)
+    return dict(probe.internal_config_dict)
+
+
+def check_known_keys(overrides: dict, known: set[str], model: str, where: str) -> None:
+    """An unknown key is an error naming it, with close matches (RecBole itself merges any key)."""
+    import difflib
+
+    from recsys.train.run import ConfigError
+
+    unknown = [k for k in overrides if k not in known]
+    if unknown:
+        key = unknown[0]
+        close = difflib.get_close_matches(str(key), sorted(known), n=3)
+        raise ConfigError(f"unknown config key {key!r} for {model}" +
+                          (f"; did you mean {', '.join(close)}?" if close else "") + f" ({where})")
 
 
 def _inter_fields(root: Path, name: str) -> list[str]:
@@ -81,7 +114,10 @@ def recbole_config(model, ds: PreparedDataset, overrides: dict | None = None):
         cfg["benchmark_filename"] = None
         cfg["eval_args"] = dict(cfg["eval_args"], split={"LS": "valid_and_test"})
         cfg["train_neg_sample_args"] = None  # CE loss over all items, RecBole's default for SASRec
-    cfg.update(overrides or {})
+    overrides = dict(overrides or {})
+    check_known_keys(overrides, set(recbole_defaults(cls, ds.name)) | set(cfg) | RECBOLE_RUN_KEYS, cls.__name__,
+                     "--via recbole takes the keys of RecBole's own yaml files")
+    cfg.update(overrides)
     with _without_command_line():
         return Config(model=cls, dataset=ds.name, config_dict=cfg)
 

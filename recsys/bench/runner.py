@@ -17,6 +17,7 @@ from recsys.bench.store import ResultsStore, run_id
 from recsys.data.context_tensors import tensors_for
 from recsys.data.prepare import PreparedDataset, prepare
 from recsys.errors import RecipeError
+from recsys.paths import name_problem
 from recsys.train.run import RunResult, config_hash, failure_message, train_run
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,9 @@ def load_suite(name_or_path: str) -> Suite:
             raise RecipeError(f"expected {what}, found {type(raw[key]).__name__} {raw[key]!r}", recipe=path, key=key)
 
     expect("name", lambda v: isinstance(v, str) and v, "a non-empty string")
+    if name_problem(raw["name"]):
+        raise RecipeError(f"the suite name {name_problem(raw['name'])}", recipe=path, key="name",
+                          hint="it names the suite's leaderboard files: letters, digits, '-', '_' and '.' are safe")
     expect("datasets", lambda v: isinstance(v, list) and v and all(isinstance(x, str) for x in v),
            "a non-empty list of dataset names")
     expect("seeds", lambda v: isinstance(v, list) and v and all(isinstance(x, int) and not isinstance(x, bool)
@@ -94,8 +98,11 @@ def load_suite(name_or_path: str) -> Suite:
            "a table of [models.NAME] tables")
     for key, what in (("defaults", "a table"), ("metrics", "a list of metric names"), ("baseline", "a model entry")):
         if key in raw:
-            expect(key, {"defaults": lambda v: isinstance(v, dict), "metrics": lambda v: isinstance(v, list),
+            expect(key, {"defaults": lambda v: isinstance(v, dict),
+                     "metrics": lambda v: isinstance(v, list) and v and all(isinstance(m, str) and m for m in v),
                          "baseline": lambda v: isinstance(v, str)}[key], what)
+    for entry, options in raw["models"].items():
+        _check_entry(entry, options, path)
     if "baseline" in raw and raw["baseline"] not in raw["models"]:
         raise RecipeError(f"names {raw['baseline']!r}, which is not an entry", recipe=path, key="baseline",
                           hint=f"entries: {', '.join(raw['models'])}")
@@ -103,6 +110,29 @@ def load_suite(name_or_path: str) -> Suite:
                  models={m: dict(v) for m, v in raw["models"].items()}, defaults=dict(raw.get("defaults", {})),
                  description=raw.get("description", ""), baseline=raw.get("baseline"),
                  metrics=raw.get("metrics"))
+
+
+ENTRY_RULES = {  # suite entry keys the runner reads itself: (check, what is expected)
+    "model": (lambda v: isinstance(v, str) and v, "a registered model name (recsys models)"),
+    "datasets": (lambda v: isinstance(v, list) and v and all(isinstance(x, str) for x in v),
+                 "a list of dataset names, e.g. [\"ml-100k\"]"),
+    "seeds": (lambda v: isinstance(v, list) and v and all(isinstance(x, int) and not isinstance(x, bool) for x in v),
+              "a list of integers"),
+    "baseline": (lambda v: isinstance(v, str) and v, "an entry name"),
+    "backbone": (lambda v: isinstance(v, str) and v, "an entry or model name"),
+    "per_domain": (lambda v: isinstance(v, bool), "true or false"),
+}
+
+
+def _check_entry(entry: str, options: dict, path: Path) -> None:
+    """An entry's own keys have the right types, and its label can name a results file."""
+    if len(entry.encode("utf-8")) > 200 or any(ord(c) < 32 for c in entry):
+        raise RecipeError("an entry name is at most 200 bytes, without control characters", recipe=path,
+                          key=f"models.{entry[:40]}...")
+    for key, (ok, what) in ENTRY_RULES.items():
+        if key in options and not ok(options[key]):
+            raise RecipeError(f"expected {what}, found {type(options[key]).__name__} {options[key]!r}"[:200],
+                              recipe=path, key=f"models.{entry}.{key}")
 
 
 def run_label(model: str, llm_artefacts: list[dict]) -> str:
@@ -357,6 +387,7 @@ def run_suite(suite: Suite, store: ResultsStore, data_dir: str | None = None, pr
         rid, chash = cell_id(suite, entry, overrides, seed, dataset(name))
         if store.has(rid):
             echo(f"[{i}/{len(raw)}] {entry} on {name}, seed {seed}: done earlier, skipped")
+            store.tag(rid, suite.name)  # a cell this suite shares with another counts for both
             done.append(rid)
             continue
         waves[overrides.get("model") == "TTA4SR"].append(Cell(i, name, entry, overrides, seed, rid, chash))

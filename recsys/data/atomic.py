@@ -19,7 +19,9 @@ import polars as pl
 
 from recsys.data import schema as S
 from recsys.data.prepare import PreparedDataset
-from recsys.paths import cache_dir
+from recsys.atomic_write import exclusive_lock, remove_stale_temps
+from recsys.errors import DataError
+from recsys.paths import cache_dir, inside, name_problem
 
 BENCHMARK_PARTS = (S.TRAIN, S.VALID, S.TEST)
 
@@ -60,11 +62,24 @@ def export_atomic(ds: PreparedDataset, out_dir: str | Path | None = None) -> Pat
 
     Re-exports are skipped when the files for this fingerprint already exist.
     """
-    root = Path(out_dir) if out_dir else cache_dir() / "atomic" / f"{ds.name}-{ds.fingerprint[:16]}"
-    folder = root / ds.name
+    problem = name_problem(ds.name)
+    if problem:  # a prepared dataset made before names were checked, or a hand-edited meta.json
+        raise DataError(f"dataset name {problem}; it cannot name a folder", path=ds.path / "meta.json")
+    root = Path(out_dir) if out_dir else inside(cache_dir() / "atomic", f"{ds.name}-{ds.fingerprint[:16]}")
+    folder = inside(root, ds.name)
     done = folder / ".complete"
     if done.is_file() and done.read_text() == ds.fingerprint:
         return root
+    root.mkdir(parents=True, exist_ok=True)
+    with exclusive_lock(root / ".lock"):  # concurrent exports of one dataset take turns
+        remove_stale_temps(root)
+        if done.is_file() and done.read_text() == ds.fingerprint:
+            return root
+        _export_into(ds, root, folder)
+    return root
+
+
+def _export_into(ds: PreparedDataset, root: Path, folder: Path) -> None:
     tmp = root / f".{ds.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -81,7 +96,8 @@ def export_atomic(ds: PreparedDataset, out_dir: str | Path | None = None) -> Pat
         )
         _write(items, tmp / f"{ds.name}.item")
     (tmp / ".complete").write_text(ds.fingerprint)
-    if folder.exists():
+    if folder.is_symlink():  # never delete through a link
+        folder.unlink()
+    elif folder.exists():
         shutil.rmtree(folder)
     os.replace(tmp, folder)
-    return root

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-import urllib.request
 from pathlib import Path
 
-from recsys.errors import DataError
+from recsys.errors import DataError, RecsysError
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -25,6 +24,12 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
 
 def fetch(url: str, dest: Path, sha256: str | None, timeout: float = 60.0, progress: bool = True) -> Path:
     """Download ``url`` to ``dest`` unless a verified copy is already there."""
+    from recsys.data.recipe import url_problem
+    from recsys.net import https_opener
+
+    problem = url_problem(url)
+    if problem:
+        raise DataError(problem, path=str(dest), hint="give the file an https url in the recipe")
     dest = Path(dest)
     if dest.exists() and (sha256 is None or sha256_file(dest) == sha256):
         return dest
@@ -32,7 +37,7 @@ def fetch(url: str, dest: Path, sha256: str | None, timeout: float = 60.0, progr
     tmp = dest.with_name(dest.name + f".part-{os.getpid()}")
     h = hashlib.sha256()
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp, open(tmp, "wb") as out:
+        with https_opener(url_problem).open(url, timeout=timeout) as resp, open(tmp, "wb") as out:
             total = int(resp.headers.get("Content-Length") or 0) or None
             bar = None
             if progress:
@@ -47,7 +52,7 @@ def fetch(url: str, dest: Path, sha256: str | None, timeout: float = 60.0, progr
                     bar.update(len(block))
             if bar:
                 bar.close()
-    except OSError as exc:
+    except (OSError, RecsysError) as exc:
         tmp.unlink(missing_ok=True)
         raise DataError(f"download failed: {exc}", path=url,
                         hint="check the network, or place the file in your --data-dir by hand") from exc

@@ -29,8 +29,9 @@ from recsys.data import schema as S
 from recsys.data.download import fetch, sha256_file
 from recsys.data.recipe import CTR_TASKS, FileSpec, Recipe, find_recipe
 from recsys.data.text import TextSource, attach_text, coverage
-from recsys.errors import DataError
-from recsys.paths import cache_dir, data_dir
+from recsys.errors import DataError, RecipeError
+from recsys.paths import OutsideFolder, cache_dir, data_dir, inside, relative_path_problem
+from recsys.atomic_write import exclusive_lock, remove_stale_temps
 
 log = logging.getLogger(__name__)
 
@@ -49,17 +50,21 @@ class FileResolver:
 
     def path(self, key: str) -> Path:
         spec: FileSpec = self.recipe.files[key]
+        # raw files are only read, so a path may be absolute or lead out of the data folder; a download
+        # is written, so its destination must stay inside the cache's downloads folder
         if spec.embedded:
             candidates = [self.recipe.source.parent / spec.path]
         else:
-            candidates = []
-            if self.data_root is not None:
-                candidates.append(self.data_root / spec.path)
-            candidates.append(cache_dir() / "downloads" / self.recipe.name / spec.path)
+            candidates = [self.data_root / spec.path] if self.data_root is not None else []
+            if relative_path_problem(spec.path) is None:
+                try:
+                    candidates.append(inside(cache_dir() / "downloads", self.recipe.name, spec.path))
+                except OutsideFolder as exc:  # a link in the downloads folder that leads out of it
+                    raise RecipeError(str(exc), recipe=self.recipe.source, key=f"files.{key}.path") from exc
         for cand in candidates:
             if cand.is_file():
                 return cand
-        if self.download and spec.url and not spec.embedded:
+        if self.download and spec.url and not spec.embedded:  # validated: the last candidate is the cache's
             return fetch(spec.url, candidates[-1], spec.sha256)
         looked = ", ".join(str(c) for c in candidates)
         hint = ("pass --data-dir DIR (or set RECSYS_DATA) to the folder that holds it"
@@ -124,6 +129,20 @@ def _read(recipe: Recipe, resolver: FileResolver, report: readers.ReadReport) ->
         return splits.given(parts)
     path = resolver.path(recipe.interactions["file"])
     return readers.read_interactions(fmt, path, **_reader_options(recipe, resolver, report))
+
+
+def _warn_ambiguous_ids(df: pl.DataFrame, recipe: Recipe) -> None:
+    """Ids are text, compared exactly as written: ``5``, ``05`` and ``5.0`` are three users. That is the
+    rule (an id like ``007`` must stay itself), but when it happens it is said, not silent."""
+    for col in (S.USER, S.ITEM):
+        ids = df.select(pl.col(col).unique())
+        nums = ids.with_columns(pl.col(col).str.strip_chars().cast(pl.Float64, strict=False).alias("_n")).drop_nulls("_n")
+        clash = nums.filter(pl.col("_n").is_duplicated()).sort("_n", col)
+        if len(clash):
+            first = clash.filter(pl.col("_n") == clash["_n"][0])[col].to_list()
+            log.warning("%s: %s values %s are different ids (ids are compared as written); %d numeric ids "
+                        "collide this way. Normalise them in the file if they mean the same %s.", recipe.source,
+                        col, ", ".join(repr(x) for x in first[:3]), len(clash), col.split("_")[0])
 
 
 def _filter(df: pl.DataFrame, spec: dict, recipe: Recipe) -> pl.DataFrame:
@@ -241,10 +260,19 @@ def prepare(dataset: str | Path | Recipe, data_root: str | Path | None = None, *
     recipe = dataset if isinstance(dataset, Recipe) else find_recipe(dataset)
     resolver = FileResolver(recipe, data_dir(data_root), download)
     fp = fingerprint(recipe, resolver)
-    out = cache_dir() / "prepared" / recipe.name / fp[:16]
+    folder = inside(cache_dir() / "prepared", recipe.name)
+    out = folder / fp[:16]
     if (out / "meta.json").is_file() and not force:
         return PreparedDataset(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    with exclusive_lock(folder / ".lock"):  # one preparer per dataset; the others wait, then re-use its result
+        remove_stale_temps(folder)
+        if (out / "meta.json").is_file() and not force:
+            return PreparedDataset(out)
+        return _prepare_into(out, recipe, resolver, fp, progress)
 
+
+def _prepare_into(out: Path, recipe: Recipe, resolver: FileResolver, fp: str, progress: bool) -> PreparedDataset:
     t0 = time.perf_counter()
     steps = ["read", "filter", "split", "index", "text", "write"]
     bar = None
@@ -260,6 +288,7 @@ def prepare(dataset: str | Path | Recipe, data_root: str | Path | None = None, *
 
     report = readers.ReadReport()
     df = _read(recipe, resolver, report)
+    _warn_ambiguous_ids(df, recipe)
     step("read")
     rows_read = len(df)
     domain_report = None
@@ -309,7 +338,9 @@ def prepare(dataset: str | Path | Recipe, data_root: str | Path | None = None, *
     items.write_parquet(tmp / "items.parquet")
     users.write_parquet(tmp / "users.parquet")
     (tmp / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
-    if out.exists():
+    if out.is_symlink():  # --force on an entry that is a link: drop the link, never what it points to
+        out.unlink()
+    elif out.exists():
         shutil.rmtree(out)
     os.replace(tmp, out)
     step("write")

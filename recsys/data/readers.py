@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -90,7 +91,7 @@ def read_selfrec(path: Path, on_bad_lines: str = "error", report: ReadReport | N
     report = report or ReadReport()
 
     n = pl.col("tok").list.len()
-    weight_ok = pl.col("tok").list.get(2, null_on_oob=True).cast(pl.Float64, strict=False).is_not_null()
+    weight_ok = pl.col("tok").list.get(2, null_on_oob=True).cast(pl.Float64, strict=False).is_finite()  # NaN and inf are bad lines
     ok = (n == 2) | ((n == 3) & weight_ok)
     df = _token_frame(path, _lines(path), ok, "'user item [weight]'", on_bad_lines, report)
     df = df.select(
@@ -157,13 +158,18 @@ def read_abxi(path: Path, item_map: Path | None = None, domains: list[str] | Non
     return S.canonical(out.drop("_iid", "ln"))
 
 
-def _read_table_raw(path: Path, fmt: str) -> pl.DataFrame:
+def _read_table_raw(path: Path, fmt: str, encoding: str = "utf-8") -> pl.DataFrame:
     _existing(path)
     try:
         if fmt == "parquet":
             return pl.read_parquet(path)
         sep = {"csv": ",", "tsv": "\t", "atomic": "\t"}[fmt]
-        df = pl.read_csv(path, separator=sep, infer_schema=False, quote_char=None if fmt == "atomic" else '"')
+        source = path
+        if encoding.lower().replace("-", "").replace("_", "") not in ("utf8", "utf8sig"):  # polars reads UTF-8 only
+            import io
+
+            source = io.BytesIO("\n".join(_lines(path, encoding)).encode("utf-8"))
+        df = pl.read_csv(source, separator=sep, infer_schema=False, quote_char=None if fmt == "atomic" else '"')
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise DataError(f"cannot parse as {fmt}: {str(exc).splitlines()[0]}", path=path) from exc
     if fmt == "atomic":  # RecBole headers are name:type
@@ -177,23 +183,28 @@ def _read_table_raw(path: Path, fmt: str) -> pl.DataFrame:
 
 
 def read_table(path: Path, format: str = "csv", columns: dict[str, str] | None = None,
-               keep_extra: bool = False, constants: dict[str, str] | None = None, **_) -> pl.DataFrame:
+               keep_extra: bool = False, constants: dict[str, str] | None = None, encoding: str = "utf-8",
+               on_bad_lines: str = "error", report: ReadReport | None = None, **_) -> pl.DataFrame:
     """csv / tsv / parquet / RecBole atomic, with ``columns`` = {canonical name: column in the file}."""
-    df = _read_table_raw(path, format)
+    df = _read_table_raw(path, format, encoding)
     columns = dict(columns or {})
     if format == "atomic":  # RecBole's conventional names need no mapping
         for name in (S.USER, S.ITEM, S.RATING, S.TIME, S.LABEL):
             if name in df.columns:
                 columns.setdefault(name, name)
-    return _map_columns(df, path, columns, keep_extra, constants, first_line=2 if format != "parquet" else None)
+    return _map_columns(df, path, columns, keep_extra, constants, first_line=2 if format != "parquet" else None,
+                        on_bad_lines=on_bad_lines, report=report)
 
 
 def _map_columns(df: pl.DataFrame, path: Path, columns: dict[str, str], keep_extra: bool,
-                 constants: dict[str, str] | None, first_line: int | None, blank_is_missing: bool = True) -> pl.DataFrame:
+                 constants: dict[str, str] | None, first_line: int | None, blank_is_missing: bool = True,
+                 on_bad_lines: str = "error", report: ReadReport | None = None) -> pl.DataFrame:
     """Raw string columns -> the canonical schema: rename by ``columns``, add constants, check and cast numbers.
 
     ``first_line`` is the file line of the first record (for errors); a blank numeric value is a
-    missing one unless ``blank_is_missing`` is false (then it is an error, as in '::' files).
+    missing one unless ``blank_is_missing`` is false (then it is an error, as in '::' files). NaN and
+    infinite numbers are refused (a NaN rating passes no threshold test, a NaN timestamp sorts last
+    and would become a user's test item), or dropped and reported with ``on_bad_lines = "skip"``.
     """
     for need in (S.USER, S.ITEM):
         if need not in columns and not keep_extra:
@@ -220,14 +231,41 @@ def _map_columns(df: pl.DataFrame, path: Path, columns: dict[str, str], keep_ext
                 raise DataError(f"value {out[name][row]!r} is not a number", path=path,
                                 line=None if first_line is None else row + first_line, column=columns.get(name, name))
             out = out.with_columns(cast.alias(name))
-    return S.canonical(out)
+    return S.canonical(_non_finite(out, path, columns, first_line, on_bad_lines, report or ReadReport()))
+
+
+def _non_finite(df: pl.DataFrame, path: Path, columns: dict[str, str], first_line: int | None,
+                on_bad_lines: str, report: ReadReport) -> pl.DataFrame:
+    """Rows whose rating, timestamp or label is NaN or infinite: an error naming the first, or dropped."""
+    checked = [c for c, t in S.INTERACTION_SCHEMA.items() if t == pl.Float64 and c in df.columns
+               and df[c].dtype in (pl.Float32, pl.Float64)]
+    if not checked:
+        return df
+    bad = pl.any_horizontal([pl.col(c).is_nan() | pl.col(c).is_infinite() for c in checked]).fill_null(False)
+    flags = df.select(bad.alias("bad"))["bad"]
+    if not flags.any():
+        return df
+    rows = flags.arg_true()
+    row = int(rows[0])
+    col = next(c for c in checked if df[c][row] is not None and not math.isfinite(df[c][row]))
+    line = None if first_line is None else row + first_line
+    if on_bad_lines != "skip":
+        raise DataError(f"value {df[col][row]!r} is not a finite number ({len(rows)} such row(s) in all)",
+                        path=path, line=line, column=columns.get(col, col),
+                        hint="fix the file, or set on_bad_lines = \"skip\" under [interactions] to drop such rows "
+                             "(they are counted in the prepared dataset's meta.json)")
+    if first_line is not None:
+        report.skipped_lines.extend(int(r) + first_line for r in rows)
+    log.warning("%s: dropped %d row(s) with a NaN or infinite %s, first at line %s", path, len(rows), col, line)
+    return df.filter(~flags)
 
 
 def read_dat(path: Path, names: list[str] | None = None, encoding: str = "utf-8", columns: dict[str, str] | None = None,
-             keep_extra: bool = False, constants: dict[str, str] | None = None, **_) -> pl.DataFrame:
+             keep_extra: bool = False, constants: dict[str, str] | None = None, on_bad_lines: str = "error",
+             report: ReadReport | None = None, **_) -> pl.DataFrame:
     """``a::b::c`` lines without a header (MovieLens 1M); ``names`` gives the columns, then as ``read_table``."""
     return _map_columns(dat_frame(path, names, encoding), path, dict(columns or {}), keep_extra, constants,
-                        first_line=1, blank_is_missing=False)
+                        first_line=1, blank_is_missing=False, on_bad_lines=on_bad_lines, report=report)
 
 
 def dat_frame(path: Path, names: list[str] | None, encoding: str = "utf-8") -> pl.DataFrame:

@@ -7,15 +7,18 @@ is documented in ``docs/datasets.md``.
 
 from __future__ import annotations
 
+import codecs
+import datetime
 import difflib
 import hashlib
 import json
+import math
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from recsys.errors import RecipeError
-from recsys.paths import recipes_dir
+from recsys.paths import name_problem, recipes_dir, relative_path_problem
 
 TASKS = ("sequential", "general", "cross_domain", "ctr", "multi_scenario")
 #: Tasks whose data are labelled samples with feature fields (recsys.data.context), not rankings.
@@ -96,27 +99,141 @@ def _require(section: dict, key: str, recipe: Path, prefix: str = ""):
     return section[key]
 
 
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v) -> bool:
+    return (isinstance(v, (int, float)) and not isinstance(v, bool)) and math.isfinite(v)
+
+
+def _encoding_ok(v) -> bool:
+    try:
+        codecs.lookup(v)
+    except (LookupError, TypeError):
+        return False
+    return True
+
+
+def _time_bound(v) -> bool:
+    return v is None or _is_num(v) or isinstance(v, (str, datetime.date, datetime.datetime))
+
+
+def url_problem(value) -> str | None:
+    """Why ``value`` cannot be a download source, or None: https only (http to this machine, for tests)."""
+    from urllib.parse import urlsplit
+
+    if not isinstance(value, str):
+        return f"expected a string, found {type(value).__name__}"
+    parts = urlsplit(value)
+    if parts.scheme == "https" and parts.hostname:
+        return None
+    if parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1"):
+        return None
+    return f"{value[:80]!r}: downloads are fetched over https only (file://, ftp:// and plain http are refused)"
+
+
+#: Value rules for recipe keys: (section, key) -> (check, what is expected).
+VALUE_RULES = {
+    ("", "description"): (lambda v: isinstance(v, str), "a string"),
+    ("files", "sha256"): (lambda v: isinstance(v, str) and len(v) == 64 and all(c in "0123456789abcdef" for c in v.lower()),
+                          "64 hexadecimal characters"),
+    ("files", "embedded"): (lambda v: isinstance(v, bool), "true or false"),
+    ("interactions", "format"): (lambda v: isinstance(v, str), "a format name (csv, tsv, dat, atomic ...)"),
+    ("interactions", "columns"): (lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()),
+                                  "a table {user_id = \"column\", item_id = \"column\", ...}"),
+    ("interactions", "keep_extra"): (lambda v: isinstance(v, bool), "true or false"),
+    ("interactions", "constants"): (lambda v: isinstance(v, dict), "a table {column = value}"),
+    ("interactions", "on_bad_lines"): (lambda v: v in ("error", "skip"), "\"error\" or \"skip\""),
+    ("interactions", "encoding"): (_encoding_ok, "a Python codec name, e.g. \"utf-8\" or \"latin-1\""),
+    ("interactions", "names"): (lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+                                "a list of column names"),
+    ("filters", "rating_min"): (_is_num, "a finite number"),
+    ("filters", "time_window"): (lambda v: isinstance(v, list) and 1 <= len(v) <= 2 and all(_time_bound(x) for x in v),
+                                 "a list [start] or [start, end] of unix seconds or ISO dates"),
+    ("filters", "dedup"): (lambda v: v in ("none", "first", "last"), "\"none\", \"first\" or \"last\""),
+    ("filters", "user_core"): (lambda v: _is_int(v) and v >= 0, "a whole number >= 0"),
+    ("filters", "item_core"): (lambda v: _is_int(v) and v >= 0, "a whole number >= 0"),
+    ("split", "valid"): (lambda v: _is_num(v) and 0 <= v < 1, "a share in [0, 1), e.g. 0.1"),
+    ("split", "test"): (lambda v: _is_num(v) and 0 < v < 1, "a share in (0, 1), e.g. 0.1"),
+    ("split", "ood"): (lambda v: _is_num(v) and 0 < v < 1, "a share in (0, 1), e.g. 0.2"),
+    ("split", "seed"): (_is_int, "a whole number"),
+    ("split", "per_user"): (lambda v: isinstance(v, bool), "true or false"),
+    ("split", "order_by"): (lambda v: v in ("auto", "timestamp", "order"), "\"auto\", \"timestamp\" or \"order\""),
+    ("split", "files"): (lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()),
+                         "a table {train = \"file key\", ...}"),
+}
+
+
+def _check_values(section: dict, name: str, source: Path, prefix: str) -> None:
+    for key, value in section.items():
+        rule = VALUE_RULES.get((name, key))
+        if rule is not None and not rule[0](value):
+            raise RecipeError(f"expected {rule[1]}, found {type(value).__name__} {value!r}"[:200], recipe=source,
+                              key=f"{prefix}{key}")
+
+
+def _check_table(raw: dict, key: str, source: Path) -> dict:
+    value = raw.get(key, {})
+    if not isinstance(value, dict):
+        raise RecipeError(f"expected a table [{key}], found {type(value).__name__}", recipe=source, key=key)
+    return value
+
+
+def _check_columns(inter: dict, source: Path) -> None:
+    """Each file column plays one role: ``{user_id = "u", item_id = "u"}`` is an error, not a silent choice."""
+    seen: dict[str, str] = {}
+    for role, column in inter.get("columns", {}).items():
+        if column in seen:
+            raise RecipeError(f"column {column!r} is mapped to both {seen[column]!r} and {role!r}", recipe=source,
+                              key=f"interactions.columns.{role}", hint="map each role to its own column")
+        seen[column] = role
+
+
 def validate(raw: dict, source: Path) -> Recipe:
-    """Check a recipe's structure; every problem names the recipe file and the key."""
+    """Check a recipe's structure and value types; every problem names the recipe file and the key."""
     _check_keys(raw, TOP_KEYS, source, "")
     name = _require(raw, "name", source)
+    problem = name_problem(name)
+    if problem:
+        raise RecipeError(f"the dataset name {problem}", recipe=source, key="name",
+                          hint="a name becomes a cache folder: letters, digits, '-', '_' and '.' are safe")
     _require(raw, "description", source)
+    _check_values(raw, "", source, "")
     task = _require(raw, "task", source)
     if task not in TASKS:
         raise RecipeError(f"unknown task {task!r}; known: {TASKS}", recipe=source, key="task")
     files = _require(raw, "files", source)
-    if not files:
+    if not files or not isinstance(files, dict):
         raise RecipeError("no files listed", recipe=source, key="files")
     for key, spec in files.items():
         if not isinstance(spec, dict):
             raise RecipeError("each file must be a table with at least 'path'", recipe=source, key=f"files.{key}")
         _check_keys(spec, FILE_KEYS, source, f"files.{key}.")
-        _require(spec, "path", source, f"files.{key}.")
+        path = _require(spec, "path", source, f"files.{key}.")
+        if not isinstance(path, str) or not path.strip() or "\0" in path:
+            raise RecipeError(f"expected a file path, found {type(path).__name__} {path!r}"[:200], recipe=source,
+                              key=f"files.{key}.path")
+        if "url" in spec:  # a downloaded file is written under the cache: its path must stay inside it
+            if url_problem(spec["url"]):
+                raise RecipeError(url_problem(spec["url"]), recipe=source, key=f"files.{key}.url")
+            problem = None if spec.get("embedded") else relative_path_problem(path)
+            if problem:
+                raise RecipeError(f"path {problem}", recipe=source, key=f"files.{key}.path",
+                                  hint="a file with a url is downloaded into the cache, so its path is relative")
+        _check_values(spec, "files", source, f"files.{key}.")
     inter = _require(raw, "interactions", source)
+    if not isinstance(inter, dict):
+        raise RecipeError("expected a table [interactions]", recipe=source, key="interactions")
     _check_keys(inter, INTERACTION_KEYS, source, "interactions.")
     _require(inter, "format", source, "interactions.")
+    _check_values(inter, "interactions", source, "interactions.")
+    _check_columns(inter, source)
     split = _require(raw, "split", source)
+    if not isinstance(split, dict):
+        raise RecipeError("expected a table [split]", recipe=source, key="split")
     _check_keys(split, SPLIT_KEYS, source, "split.")
+    _check_values(split, "split", source, "split.")
     method = _require(split, "method", source, "split.")
     from recsys.data.splits import METHODS
 
@@ -135,7 +252,8 @@ def validate(raw: dict, source: Path) -> Recipe:
     if "item_map" in inter and inter["item_map"] not in files:
         raise RecipeError(f"names file {inter['item_map']!r}, which is not under [files]", recipe=source,
                           key="interactions.item_map")
-    _check_keys(raw.get("filters", {}), FILTER_KEYS, source, "filters.")
+    _check_keys(_check_table(raw, "filters", source), FILTER_KEYS, source, "filters.")
+    _check_values(raw.get("filters", {}), "filters", source, "filters.")
     from recsys.data.text import TextSource
 
     for i, spec in enumerate(raw.get("item_text", [])):
@@ -162,6 +280,10 @@ def load_recipe_file(path: str | Path) -> Recipe:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise RecipeError(f"invalid TOML: {exc}", recipe=path) from exc
+    except UnicodeDecodeError as exc:
+        raise RecipeError(f"not UTF-8 text (byte {exc.start}); TOML files are UTF-8", recipe=path) from exc
+    except OSError as exc:
+        raise RecipeError(f"cannot read: {exc.strerror}", recipe=path) from exc
     return validate(raw, path.resolve())
 
 

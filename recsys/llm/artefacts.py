@@ -13,17 +13,17 @@ from pathlib import Path
 
 from recsys.atomic_write import atomic_write
 from recsys.data.prepare import PreparedDataset
-from recsys.paths import cache_dir
+from recsys.paths import cache_dir, inside
 
 
 def artefact_dir(ds: PreparedDataset) -> Path:
-    path = cache_dir() / "artefacts" / ds.name / ds.fingerprint[:16]
+    path = inside(cache_dir() / "artefacts", ds.name, ds.fingerprint[:16])  # a name never leads out of the cache
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
 def write_meta(ds: PreparedDataset, name: str, meta: dict) -> Path:
-    path = artefact_dir(ds) / f"{name}.json"
+    path = inside(artefact_dir(ds), f"{name}.json")
     meta = {"artefact": name, "dataset": ds.name, "fingerprint": ds.fingerprint,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **meta}
     text = json.dumps(meta, indent=2, default=str)

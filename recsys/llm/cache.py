@@ -17,7 +17,7 @@ import numpy as np
 import polars as pl
 
 from recsys.errors import DataError
-from recsys.paths import cache_dir
+from recsys.paths import cache_dir, folder_name, inside
 
 
 def cache_key(**parts) -> str:
@@ -40,7 +40,7 @@ class TextCache:
                "created")
 
     def __init__(self, namespace: str, root: Path | None = None):
-        self.dir = (root or cache_dir() / "llm") / "text" / namespace
+        self.dir = inside((root or cache_dir() / "llm") / "text", folder_name(namespace))
         self.dir.mkdir(parents=True, exist_ok=True)
         self._rows: dict[str, dict] = {}
         for shard in sorted(self.dir.glob("shard-*.parquet")):
@@ -86,7 +86,7 @@ class VectorCache:
     """
 
     def __init__(self, namespace: str, root: Path | None = None):
-        self.dir = (root or cache_dir() / "llm") / "vectors" / namespace
+        self.dir = inside((root or cache_dir() / "llm") / "vectors", folder_name(namespace))
         self.dir.mkdir(parents=True, exist_ok=True)
         self._index: dict[str, tuple[int, int]] = {}
         self._arrays: list[np.ndarray] = []

@@ -1,7 +1,8 @@
 """A small JSON-over-HTTP client for OpenAI-compatible servers: timeouts, retries, clear errors.
 
 Retries with exponential backoff on 429, 5xx, timeouts and dropped connections; a 401/403 is
-an immediate error that names the server and the key's environment variable. Only the
+an immediate error that names the server and the key's environment variable. A redirect to
+another origin is refused, so the key never leaves the server it was given for. Only the
 standard library is used, so the client works wherever Python does.
 """
 
@@ -14,6 +15,7 @@ import urllib.error
 import urllib.request
 
 from recsys.errors import RecsysError
+from recsys.net import same_origin_opener
 
 
 class LLMServerError(RecsysError):
@@ -43,7 +45,7 @@ def post_json(url: str, payload: dict, api_key: str = "", timeout: float = 60.0,
             time.sleep(backoff * 2 ** (attempt - 1))
         req = urllib.request.Request(url, data=data, headers=headers, method="POST")
         try:
-            with urllib.request.urlopen(req, timeout=timeout) as resp:
+            with same_origin_opener().open(req, timeout=timeout) as resp:
                 return json.loads(resp.read().decode())
         except urllib.error.HTTPError as exc:
             detail = exc.read().decode(errors="replace")[:200]

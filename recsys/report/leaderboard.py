@@ -22,10 +22,11 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from recsys.bench.store import ResultsStore, atomic_write
+from recsys.bench.store import ResultsStore, atomic_write, record_suites
 from recsys.eval.ctr import CTR_METRICS, LOWER_IS_BETTER, user_aucs
 from recsys.eval.groups import split_group_metric
 from recsys.eval.stats import delong, holm, paired_t, wilcoxon
+from recsys.paths import inside, name_problem, writable_folder
 
 COLUMNS = ["dataset", "model", "metric", "mean", "std", "seeds", "baseline", "p_value", "significant",
            "p_raw", "effect_size", "test", "run_ids"]
@@ -102,12 +103,33 @@ def user_means(store: ResultsStore, run_ids: list[str], metric: str, phase: str 
     return pl.concat(frames).group_by("user_idx").agg(pl.col(metric).mean()).sort("user_idx")
 
 
+def check_options(records: list[dict], baseline, metrics, alpha, phase: str = "test") -> None:
+    """Options that would silently give a wrong table are errors naming the option and what it accepts."""
+    import difflib
+
+    if not (isinstance(alpha, (int, float)) and 0 < alpha < 1):
+        raise ValueError(f"--alpha {alpha}: expected a significance level in (0, 1), e.g. 0.05")
+    labels = sorted({r.get("label", r["model"]) for r in records})
+    if isinstance(baseline, str) and baseline not in labels:
+        close = difflib.get_close_matches(baseline, labels, n=2)
+        raise ValueError(f"--baseline {baseline!r} is not a model of these runs"
+                         + (f"; did you mean {', '.join(close)}?" if close else "") + f" (models: {', '.join(labels)})")
+    have = sorted({f"{ph}/{m}" if ph != phase else m for r in records for ph, ms in r["test"].items() for m in ms})
+    for metric in metrics:
+        if not any(metric_value(r, metric, phase) is not None for r in records):
+            close = difflib.get_close_matches(base_metric(metric), have, n=3)
+            raise ValueError(f"--metrics: {metric!r} is in no run" + (f"; did you mean {', '.join(close)}?" if close
+                                                                    else "") + f" (runs have: {', '.join(have[:12])}"
+                             + (" ..." if len(have) > 12 else "") + ")")
+
+
 def leaderboard(store: ResultsStore, suite: str | None = None, baseline: str | dict | None = None,
                 metrics=DEFAULT_METRICS, phase: str = "test", test: str = "wilcoxon",
                 alpha: float = 0.05) -> pl.DataFrame:
-    records = [r for r in store.records() if r["status"] == "ok" and (suite is None or r.get("suite") == suite)]
+    records = [r for r in store.records() if r["status"] == "ok" and (suite is None or suite in record_suites(r))]
     if not records:
         raise ValueError(f"no finished runs{f' of suite {suite!r}' if suite else ''} in {store.root}")
+    check_options(records, baseline, metrics, alpha, phase)
     tester = {"wilcoxon": wilcoxon, "paired-t": paired_t}[test]
     rows = []
     for dataset in sorted({r["dataset"] for r in records}):
@@ -201,10 +223,12 @@ def markdown(board: pl.DataFrame, alpha: float = 0.05) -> str:
 def write_leaderboard(store: ResultsStore, out_dir: str | Path, suite: str, baseline: str | None,
                       metrics=DEFAULT_METRICS, alpha: float = 0.05, html: bool = True) -> tuple[Path, Path]:
     """``<suite>.csv`` and ``<suite>.md``; with ``html``, plots in ``<suite>-plots/`` and ``<suite>.html``."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    problem = name_problem(suite)
+    if problem:
+        raise ValueError(f"suite name {problem}; it names the leaderboard's files")
     board = leaderboard(store, suite, baseline, metrics, alpha=alpha)
-    csv, md = out / f"{suite}.csv", out / f"{suite}.md"
+    out = writable_folder(Path(out_dir), "the leaderboard folder", "give --out a writable folder")
+    csv, md = inside(out, f"{suite}.csv"), inside(out, f"{suite}.md")
     text = f"# Leaderboard: suite `{suite}`\n\n" + markdown(board, alpha) + "\n"
     atomic_write(csv, board.write_csv)  # an interrupted run leaves the previous files, never half of one
     atomic_write(md, lambda p: Path(p).write_text(text))
@@ -212,7 +236,7 @@ def write_leaderboard(store: ResultsStore, out_dir: str | Path, suite: str, base
         from recsys.report.html import render_html
         from recsys.report.plots import metric_plot, time_accuracy_plot
 
-        plot_dir = out / f"{suite}-plots"
+        plot_dir = inside(out, f"{suite}-plots")
         plot_dir.mkdir(exist_ok=True)
         plots = {}
         for dataset in sorted(set(board["dataset"].to_list())):

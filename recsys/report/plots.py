@@ -8,7 +8,7 @@ from pathlib import Path
 
 import polars as pl
 
-from recsys.bench.store import ResultsStore, atomic_write
+from recsys.bench.store import ResultsStore, atomic_write, record_suites
 from recsys.eval.ctr import CTR_METRICS
 from recsys.eval.stats import bootstrap_ci
 from recsys.report.leaderboard import base_metric, metric_value, sample_means, user_means
@@ -38,6 +38,7 @@ def _plt():
     import matplotlib
 
     matplotlib.use("Agg")
+    matplotlib.rcParams["text.parse_math"] = False  # a '$' in a model label is text, not mathtext
     import matplotlib.pyplot as plt
 
     return plt
@@ -79,7 +80,7 @@ def metric_plot(store: ResultsStore, board: pl.DataFrame, dataset: str, metric: 
 def time_accuracy_plot(store: ResultsStore, dataset: str, metric: str, out: Path, suite: str | None) -> Path:
     plt = _plt()
     recs = [r for r in store.records() if r["dataset"] == dataset and r["status"] == "ok"
-            and (suite is None or r.get("suite") == suite)]
+            and (suite is None or suite in record_suites(r))]
     fig, ax = plt.subplots(figsize=(6, 4))
     for label in sorted({r["label"] for r in recs}):
         rs = [r for r in recs if r["label"] == label]

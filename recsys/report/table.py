@@ -22,6 +22,12 @@ def markdown_table(df: pl.DataFrame, metrics=None, phase: str = "test") -> str:
     if metrics is None:
         metrics = DEFAULT_METRICS if any(m in df.columns for m in DEFAULT_METRICS) or "auc" not in df.columns \
             else ("auc", "logloss", "gauc")
+    failed = df.filter(pl.col("status") != "ok") if "status" in df.columns else df.clear()
+    metrics = [m for m in metrics if m in df.columns]
+    if not metrics or not len(df.filter(pl.col("status") == "ok")):
+        lines = ["no finished runs"]
+        lines += [f"failed: {r['label']} seed {r['seed']}: {r['error']}" for r in failed.iter_rows(named=True)]
+        return "\n".join(lines)
     t = summary_table(df, metrics, phase)
     head = "| dataset | model | seeds | " + " | ".join(m.upper().replace("@", "@") for m in metrics) + " | time (s) |"
     lines = [head, "|" + "---|" * (len(metrics) + 4)]
@@ -32,7 +38,6 @@ def markdown_table(df: pl.DataFrame, metrics=None, phase: str = "test") -> str:
             cells.append(f"{r[f'{m} mean']:.4f} ± {std:.4f}" if std is not None else f"{r[f'{m} mean']:.4f}")
         lines.append(f"| {r['dataset']} | {r['label']} | {r['seeds']} | " + " | ".join(cells) +
                      f" | {r['seconds']:.1f} |")
-    failed = df.filter(pl.col("status") != "ok")
     if len(failed):
         lines.append("")
         lines += [f"failed: {r['label']} seed {r['seed']}: {r['error']}" for r in failed.iter_rows(named=True)]

@@ -8,7 +8,6 @@ Unknown configuration keys are errors, with close matches.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import random
@@ -174,7 +173,7 @@ def recbole_model_config(spec: ModelSpec, ds: PreparedDataset, overrides: dict, 
     """RecBole's ``Config`` for the model: its defaults plus the model-side overrides."""
     from recbole.config import Config
 
-    from recsys.recbole_bridge import _without_command_line
+    from recsys.recbole_bridge import _without_command_line, check_known_keys, recbole_defaults
 
     cls = spec.load()
     cfg = {"seed": seed, "show_progress": False, "state": "ERROR", "log_wandb": False,
@@ -182,23 +181,19 @@ def recbole_model_config(spec: ModelSpec, ds: PreparedDataset, overrides: dict, 
            "checkpoint_dir": str(cache_dir() / "recbole" / "saved")}
     if ds.task in CTR_TASKS:  # RecBole's context models: label and dense fields
         cfg.update(LABEL_FIELD="label", numerical_features=list(ds.meta["context_fields"]["dense"]))
+    # RecBole merges any key it is given, so "known" means: defined by RecBole's own yaml files
+    # (overall, model, dataset) or read by our trainer. Checked before RecBole sees any value.
+    defaults = {**recbole_defaults(cls, ds.name), **getattr(cls, "CONFIG_DEFAULTS", {})}
+    known = set(defaults) | TRAINER_KEYS | set(getattr(cls, "CONFIG_DEFAULTS", {}))
+    if spec.needs:
+        known |= set(INPUT_KEYS)
+    check_known_keys(overrides, known, spec.name, "keys are RecBole's names plus recsys's trainer keys, "
+                                                  "see docs/training.md")
+    check_values(overrides, defaults, spec.name)
     cfg.update({k: v for k, v in overrides.items()
                 if (k not in TRAINER_KEYS or k in ("MAX_ITEM_LIST_LENGTH",)) and k not in INPUT_KEYS})
     with _without_command_line():
         config = Config(model=cls, dataset=ds.name, config_dict=cfg)
-    # RecBole merges any key it is given, so "known" means: defined by RecBole's own yaml files
-    # (overall, model, dataset) or read by our trainer
-    known = set(config.internal_config_dict) | TRAINER_KEYS | set(getattr(cls, "CONFIG_DEFAULTS", {}))
-    if spec.needs:
-        known |= set(INPUT_KEYS)
-    unknown = [k for k in overrides if k not in known]
-    if unknown:
-        key = unknown[0]
-        close = difflib.get_close_matches(key, sorted(known), n=3)
-        raise ConfigError(f"unknown config key {key!r} for {spec.name}" +
-                          (f"; did you mean {', '.join(close)}?" if close else "") +
-                          " (keys are RecBole's names plus recsys's trainer keys, see docs/training.md)")
-    check_values(overrides, {**config.internal_config_dict, **getattr(cls, "CONFIG_DEFAULTS", {})}, spec.name)
     return cls, config
 
 
@@ -243,6 +238,9 @@ def train_run(model_name: str, ds: PreparedDataset, overrides: dict | None = Non
     _seed_everything(seed)
     cls, config = recbole_model_config(spec, ds, overrides, seed)
     tensors = tensors or tensors_for(ds)
+    if not ctr and max(settings_dict["topk"]) > tensors.n_items:
+        raise ConfigError(f"topk = {list(settings_dict['topk'])}: {ds.name} has only {tensors.n_items} items; "
+                          f"give topk values of at most {tensors.n_items} (--set 'topk=[5, 10]')")
     if spec.needs:  # LLM-side artefacts and other inputs, handed to the model as arrays
         with distributed.main_first():  # rank 0 fills the artefact cache, the other ranks read it
             inputs, metas = model_inputs(spec.needs, ds, tensors,
