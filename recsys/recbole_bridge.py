@@ -63,6 +63,19 @@ def recbole_defaults(cls, dataset: str) -> dict:
     return dict(probe.internal_config_dict)
 
 
+def bridge_keys(cls, dataset: str, overrides: dict) -> set[str]:
+    """Keys RecBole's pipeline may be given for ``cls``: its yaml files, the keys RecBole reads without a
+    yaml default, a model of ours's ``CONFIG_DEFAULTS`` and LLM-side inputs, and whatever a wrapper
+    model declares through ``known_config_keys`` (TTA4SR: its backbone's keys)."""
+    from recsys.train.inputs import INPUT_KEYS
+
+    known = set(recbole_defaults(cls, dataset)) | RECBOLE_RUN_KEYS | set(getattr(cls, "CONFIG_DEFAULTS", {}))
+    known |= set(INPUT_KEYS) | set(getattr(cls, "INPUT_DEFAULTS", {}))
+    if hasattr(cls, "known_config_keys"):
+        known |= set(cls.known_config_keys(overrides, dataset))
+    return known
+
+
 def check_known_keys(overrides: dict, known: set[str], model: str, where: str) -> None:
     """An unknown key is an error naming it, with close matches (RecBole itself merges any key)."""
     import difflib
@@ -115,8 +128,8 @@ def recbole_config(model, ds: PreparedDataset, overrides: dict | None = None):
         cfg["eval_args"] = dict(cfg["eval_args"], split={"LS": "valid_and_test"})
         cfg["train_neg_sample_args"] = None  # CE loss over all items, RecBole's default for SASRec
     overrides = dict(overrides or {})
-    check_known_keys(overrides, set(recbole_defaults(cls, ds.name)) | set(cfg) | RECBOLE_RUN_KEYS, cls.__name__,
-                     "--via recbole takes the keys of RecBole's own yaml files")
+    check_known_keys(overrides, bridge_keys(cls, ds.name, overrides) | set(cfg), cls.__name__,
+                     "--via recbole takes the keys of RecBole's yaml files and the model's own defaults")
     cfg.update(overrides)
     with _without_command_line():
         return Config(model=cls, dataset=ds.name, config_dict=cfg)

@@ -238,9 +238,6 @@ def train_run(model_name: str, ds: PreparedDataset, overrides: dict | None = Non
     _seed_everything(seed)
     cls, config = recbole_model_config(spec, ds, overrides, seed)
     tensors = tensors or tensors_for(ds)
-    if not ctr and max(settings_dict["topk"]) > tensors.n_items:
-        raise ConfigError(f"topk = {list(settings_dict['topk'])}: {ds.name} has only {tensors.n_items} items; "
-                          f"give topk values of at most {tensors.n_items} (--set 'topk=[5, 10]')")
     if spec.needs:  # LLM-side artefacts and other inputs, handed to the model as arrays
         with distributed.main_first():  # rank 0 fills the artefact cache, the other ranks read it
             inputs, metas = model_inputs(spec.needs, ds, tensors,
@@ -252,6 +249,9 @@ def train_run(model_name: str, ds: PreparedDataset, overrides: dict | None = Non
             real_text = inputs["item_text_embeddings"] * inputs["item_has_text"][:, None]
             tensors, aug_metas = training_tensors(spec.needs, ds, tensors, settings_dict, real_text)
             llm_artefacts = [*llm_artefacts, *aug_metas]
+    if not ctr and max(settings_dict["topk"]) > tensors.n_items:
+        raise ConfigError(f"topk = {list(settings_dict['topk'])}: {ds.name} has only {tensors.n_items} items; "
+                          f"give topk values of at most {tensors.n_items} (--set 'topk=[5, 10]')")
     _seed_everything(seed)
     view = ContextDatasetView if isinstance(tensors, ContextTensors) else TrainDatasetView
     model = cls(config, view(tensors, spec.name))

@@ -234,6 +234,20 @@ class TTA4SR(SequentialRecommender):
     input_type = InputType.POINTWISE  # RecBole asks; the loss is chosen by loss_type
     augments = "truncated"  # RecBole's trainer hands over ITEM_SEQ, already cut to MAX_ITEM_LIST_LENGTH
 
+    TTA_KEYS = ("backbone", "tta_operator", "tta_sigma", "tta_copies", "tta_include_original", "tta_seed")
+
+    @classmethod
+    def known_config_keys(cls, overrides: dict, dataset: str) -> set[str]:
+        """Its own keys plus its backbone's (RecBole's yaml and the backbone's defaults)."""
+        from recsys.recbole_bridge import recbole_defaults
+
+        keys = set(cls.TTA_KEYS)
+        name = overrides.get("backbone")
+        if isinstance(name, str) and name:
+            backbone = get_model_spec(name).load()
+            keys |= set(recbole_defaults(backbone, dataset)) | set(getattr(backbone, "CONFIG_DEFAULTS", {}))
+        return keys
+
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
         name = config["backbone"]
