@@ -387,7 +387,7 @@ def cmd_leaderboard(args) -> int:
         tex = md.with_suffix(".tex")
         from recsys.bench.store import atomic_write
 
-        table = latex(pl.read_csv(csv))
+        table = latex(pl.read_csv(csv, glob=False))
         atomic_write(tex, lambda p: p.write_text(table))
         print(f"LaTeX: {tex}")
     print(md.read_text())

@@ -146,7 +146,7 @@ class ResultsStore:
             raise DataError(f"per-user results of run {rid} ({phase}) are missing; re-run that cell "
                             "(delete its runs/ record)", path=path)
         try:
-            return pl.read_parquet(path)
+            return pl.read_parquet(path, glob=False)
         except (pl.exceptions.PolarsError, OSError) as exc:
             raise DataError(f"damaged per-user file ({str(exc).splitlines()[0][:120]}); re-run that cell", path=path) from exc
 
@@ -186,7 +186,7 @@ def load(path: str | Path) -> pl.DataFrame:
     if path.is_dir():
         return records_frame(ResultsStore(path, create=False).records())
     if path.suffix == ".parquet":
-        return pl.read_parquet(path)
+        return pl.read_parquet(path, glob=False)
     if path.suffix == ".json":
         return records_frame([ResultsStore._read(path)])
     raise DataError("expected a results store folder, a results.parquet or a run .json", path=path)

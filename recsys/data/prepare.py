@@ -207,15 +207,15 @@ class PreparedDataset:
 
     @cached_property
     def interactions(self) -> pl.DataFrame:
-        return pl.read_parquet(self.path / "interactions.parquet")
+        return pl.read_parquet(self.path / "interactions.parquet", glob=False)
 
     @cached_property
     def items(self) -> pl.DataFrame:
-        return pl.read_parquet(self.path / "items.parquet")
+        return pl.read_parquet(self.path / "items.parquet", glob=False)
 
     @cached_property
     def users(self) -> pl.DataFrame:
-        return pl.read_parquet(self.path / "users.parquet")
+        return pl.read_parquet(self.path / "users.parquet", glob=False)
 
     def split(self, name: str) -> pl.DataFrame:
         return self.interactions.filter(pl.col(S.SPLIT) == name)

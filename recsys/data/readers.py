@@ -162,14 +162,15 @@ def _read_table_raw(path: Path, fmt: str, encoding: str = "utf-8") -> pl.DataFra
     _existing(path)
     try:
         if fmt == "parquet":
-            return pl.read_parquet(path)
+            return pl.read_parquet(path, glob=False)
         sep = {"csv": ",", "tsv": "\t", "atomic": "\t"}[fmt]
         source = path
         if encoding.lower().replace("-", "").replace("_", "") not in ("utf8", "utf8sig"):  # polars reads UTF-8 only
             import io
 
             source = io.BytesIO("\n".join(_lines(path, encoding)).encode("utf-8"))
-        df = pl.read_csv(source, separator=sep, infer_schema=False, quote_char=None if fmt == "atomic" else '"')
+        df = pl.read_csv(source, separator=sep, infer_schema=False, quote_char=None if fmt == "atomic" else '"',
+                         glob=False)  # a '[' or '*' in a folder name is a character, not a pattern
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise DataError(f"cannot parse as {fmt}: {str(exc).splitlines()[0]}", path=path) from exc
     if fmt == "atomic":  # RecBole headers are name:type

@@ -45,7 +45,7 @@ class TextCache:
         self._rows: dict[str, dict] = {}
         for shard in sorted(self.dir.glob("shard-*.parquet")):
             try:
-                frame = pl.read_parquet(shard)
+                frame = pl.read_parquet(shard, glob=False)
             except Exception as exc:  # noqa: BLE001  (any parquet failure means a damaged shard)
                 raise DataError(f"damaged cache shard ({type(exc).__name__}); delete it and re-run the step "
                                 "(only its entries will be recomputed)", path=shard) from exc
@@ -93,7 +93,7 @@ class VectorCache:
         for keys_file in sorted(self.dir.glob("shard-*.keys.parquet")):
             npy = keys_file.with_name(keys_file.name.replace(".keys.parquet", ".npy"))
             try:
-                keys = pl.read_parquet(keys_file)["key"].to_list()
+                keys = pl.read_parquet(keys_file, glob=False)["key"].to_list()
                 arr = np.load(npy, mmap_mode="r", allow_pickle=False)
             except Exception as exc:  # noqa: BLE001
                 raise DataError(f"damaged vector shard ({type(exc).__name__}); delete it and its .npy and "

@@ -138,4 +138,4 @@ def load_hard_negatives(ds: PreparedDataset, backend: str) -> tuple[pl.DataFrame
     paths = base / f"{name}.parquet", base / f"{name}.npy", base / f"{name}.json"
     if not all(p.is_file() for p in paths):
         return None
-    return pl.read_parquet(paths[0]), np.load(paths[1], allow_pickle=False), json.loads(paths[2].read_text())
+    return pl.read_parquet(paths[0], glob=False), np.load(paths[1], allow_pickle=False), json.loads(paths[2].read_text())

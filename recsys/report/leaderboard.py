@@ -249,7 +249,7 @@ def write_leaderboard(store: ResultsStore, out_dir: str | Path, suite: str, base
 
 def recompute_check(store: ResultsStore, csv: str | Path) -> list[str]:
     """Recompute every cell of a leaderboard CSV from its runs; returns the differences (none = consistent)."""
-    board = pl.read_csv(csv)
+    board = pl.read_csv(csv, glob=False)
     problems = []
     by_id = {r["run_id"]: r for r in store.records()}
     for row in board.iter_rows(named=True):

@@ -218,7 +218,7 @@ def profile_embeddings(ds: PreparedDataset, cfg: dict, item_embeddings: np.ndarr
     path = artefact_dir(ds) / f"{name}.parquet"
     meta_path = path.with_suffix(".json")
     if path.is_file() and meta_path.is_file():
-        frame, meta = pl.read_parquet(path), json.loads(meta_path.read_text())
+        frame, meta = pl.read_parquet(path, glob=False), json.loads(meta_path.read_text())
     else:
         frame, meta = build_profiles(ds, generator, kind=kind, embeddings=item_embeddings,
                                      n_clusters=int(cfg["profile_clusters"]), max_items=int(cfg["profile_items"]),
