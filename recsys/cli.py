@@ -536,6 +536,38 @@ def cmd_llm_status(args) -> int:
     return 0
 
 
+def _count(text: str) -> int:
+    """argparse type: a whole number >= 1 (epochs, repeats, jobs, sizes)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
+    return value
+
+
+def _seed(text: str) -> int:
+    """argparse type: a seed numpy and torch both accept (0 <= seed < 2**32)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 0 <= value < 2 ** 32:
+        raise argparse.ArgumentTypeError(f"expected a seed in [0, 2**32), got {value}")
+    return value
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
+    return value
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with a one-line error (what is wrong, and where the help is), exit code 2."""
 
@@ -574,7 +606,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ood", type=float, default=0.2, help="share of interactions in test_ood (default 0.2)")
     p.add_argument("--valid", type=float, default=0.1, help="share of the rest for IID validation (default 0.1)")
     p.add_argument("--test", type=float, default=0.2, help="share of the rest for the IID test (default 0.2)")
-    p.add_argument("--seed", type=int, default=2024)
+    p.add_argument("--seed", type=_seed, default=2024)
     p.add_argument("--out", default=".", help="folder for the derived recipe (default: the current folder)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     _add_data_dir(p)
@@ -590,7 +622,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = psub.add_parser("prepare", help="data preparation: recsys vs RecBole create_dataset + data_preparation")
     p.add_argument("--dataset", default="ml-100k")
     p.add_argument("--model", default="SASRec", help="RecBole model whose data preparation is timed")
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--repeats", type=_count, default=3)
     p.add_argument("--data-dir")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_perf_prepare)
@@ -598,7 +630,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = psub.add_parser("train", help="training and full-sort speed: recsys vs RecBole's own pipeline")
     p.add_argument("--model", default="SASRec")
     p.add_argument("--dataset", default="ml-100k")
-    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--epochs", type=_count, default=2)
     p.add_argument("--objective", default="auto", help="our objective (auto: the model's default)")
     p.add_argument("--seeds", default="2024", help="comma-separated seeds; figures are averaged")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="hyperparameter for both sides")
@@ -616,7 +648,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train one model on one dataset and store the result")
     p.add_argument("--model", required=True, help="a registered model (see `recsys models`)")
     p.add_argument("--dataset", required=True, help="a dataset name or recipe file")
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--seed", type=_seed, default=1)
     p.add_argument("--config", help="TOML file of config keys (RecBole's names + trainer keys)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="one config key (repeatable)")
     p.add_argument("--via", choices=("recsys", "recbole"), default="recsys",
@@ -627,7 +659,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--operator", default="TMask-R", help="TTA4SR: TMask-R | TMask-B | TNoise | Mask | Substitute")
     p.add_argument("--tta-sigma", type=float, help="TTA4SR: share of the history perturbed (default: the "
                    "paper's per-dataset value)")
-    p.add_argument("--tta-copies", type=int, help="TTA4SR: augmented copies averaged (default 10)")
+    p.add_argument("--tta-copies", type=_count, help="TTA4SR: augmented copies averaged (default 10)")
     p.add_argument("--tta-sigma-grid", help="TTA4SR: comma-separated sigmas tried on validation; the best is "
                    "used on test (e.g. 0.1,0.2,0.3,0.5)")
     p.add_argument("--results", help="results store folder (default $RECSYS_RESULTS or ./results)")
@@ -650,7 +682,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--alpha", type=float, help="OPCM: energy share of the protected singular directions")
     p.add_argument("--weights", help="weighted: comma-separated weights per model (default: recency)")
     p.add_argument("--decay", type=float, help="weighted: recency decay per step back (default 0.5)")
-    p.add_argument("--seed", type=int, help="DARE: the dropping seed")
+    p.add_argument("--seed", type=_seed, help="DARE: the dropping seed")
     p.add_argument("--dataset", help="hi_merging: the dataset whose validation split guides it")
     _add_data_dir(p)
     p.set_defaults(func=cmd_merge)
@@ -662,11 +694,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir")
     p.add_argument("--executor", choices=("local", "ray"), default="local",
                    help="where cells run: local processes (default) or a Ray cluster (docs/scaling.md)")
-    p.add_argument("--jobs", type=int, default=1, help="local: cells run at once, each in its own process "
+    p.add_argument("--jobs", type=_count, default=1, help="local: cells run at once, each in its own process "
                    "with cores/jobs torch threads (default 1: in this process)")
     p.add_argument("--address", help="ray: the cluster (auto, or ray://HOST:10001); default: a local Ray "
                    "instance started for this suite")
-    p.add_argument("--ray-cpus-per-run", type=int, default=1, help="ray: CPUs reserved (and torch threads) "
+    p.add_argument("--ray-cpus-per-run", type=_count, default=1, help="ray: CPUs reserved (and torch threads) "
                    "per cell (default 1)")
     p.set_defaults(func=cmd_bench)
 
@@ -685,26 +717,26 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--base-url", help="OpenAI-compatible server (encoder openai)")
     q.add_argument("--model", help="model name on that server")
     q.add_argument("--api-key-env", default="OPENAI_API_KEY")
-    q.add_argument("--limit", type=int, help="only the first N items (a trial run; no artefact written)")
+    q.add_argument("--limit", type=_count, help="only the first N items (a trial run; no artefact written)")
     q = llm_parser("sids", cmd_llm_sids, "semantic IDs from item embeddings (residual quantisation)")
     q.add_argument("--encoder", default="minilm")
-    q.add_argument("--levels", type=int, default=3)
-    q.add_argument("--codes", type=int, default=256)
-    q.add_argument("--beam", type=int, default=1)
-    q.add_argument("--pca", type=int, help="reduce embeddings to this many dimensions first")
+    q.add_argument("--levels", type=_count, default=3)
+    q.add_argument("--codes", type=_count, default=256)
+    q.add_argument("--beam", type=_count, default=1)
+    q.add_argument("--pca", type=_count, help="reduce embeddings to this many dimensions first")
     q = llm_parser("profile", cmd_llm_profile, "user profiles from training interactions")
     q.add_argument("--generator", default="openai", help="openai | transformers:<dir> | keywords (non-LLM)")
     q.add_argument("--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000")
     q.add_argument("--model", help="model name on that server")
     q.add_argument("--api-key-env", default="OPENAI_API_KEY", help="environment variable holding the key")
-    q.add_argument("--timeout", type=float, default=60.0)
+    q.add_argument("--timeout", type=_positive, default=60.0)
     q.add_argument("--rate", type=float, default=0.0, help="max requests per second (0: no limit)")
-    q.add_argument("--concurrency", type=int, default=4)
-    q.add_argument("--max-items", type=int, default=20, help="most recent training items per prompt")
+    q.add_argument("--concurrency", type=_count, default=4)
+    q.add_argument("--max-items", type=_count, default=20, help="most recent training items per prompt")
     q.add_argument("--kind", choices=("plain", "hierarchical", "domain"), default="plain",
                    help="hierarchical: per item-cluster notes then a summary; domain: per-domain notes")
     q.add_argument("--encoder", default="minilm", help="embeddings for --kind hierarchical")
-    q.add_argument("--limit", type=int, help="only the first N users (a trial run; no artefact written)")
+    q.add_argument("--limit", type=_count, help="only the first N users (a trial run; no artefact written)")
     llm_parser("status", cmd_llm_status, "which artefacts exist, their backend and coverage")
 
     p = sub.add_parser("leaderboard", help="tables with mean ± std and significance marks from a results store")

@@ -93,10 +93,19 @@ def _recsys_side(model: str, dataset: str, data_dir, hyper: dict, epochs: int, t
                "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
 
 
+def _guarded(target, *args) -> None:
+    """Run one side in the child; an error goes back to the parent as one line, not a child traceback."""
+    queue = args[-1]
+    try:
+        target(*args)
+    except Exception as exc:  # noqa: BLE001  (reported by the parent as a RecsysError)
+        queue.put({"error": f"{target.__name__.strip('_').replace('_', ' ')}: {type(exc).__name__}: {exc}"})
+
+
 def _child(target, *args) -> dict:
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    proc = ctx.Process(target=target, args=(*args, queue))
+    proc = ctx.Process(target=_guarded, args=(target, *args, queue))
     proc.start()
     import queue as queue_module
 
@@ -109,7 +118,9 @@ def _child(target, *args) -> dict:
                 raise RuntimeError(f"{target.__name__} exited with code {proc.exitcode} and no result")
     proc.join()
     if "error" in result:
-        raise RuntimeError(result["error"])
+        from recsys.errors import RecsysError
+
+        raise RecsysError(result["error"])
     return result
 
 

@@ -109,6 +109,8 @@ def check_options(records: list[dict], baseline, metrics, alpha, phase: str = "t
 
     if not (isinstance(alpha, (int, float)) and 0 < alpha < 1):
         raise ValueError(f"--alpha {alpha}: expected a significance level in (0, 1), e.g. 0.05")
+    if not metrics:
+        raise ValueError("--metrics: no metric given; e.g. --metrics ndcg@10,recall@10")
     labels = sorted({r.get("label", r["model"]) for r in records})
     if isinstance(baseline, str) and baseline not in labels:
         close = difflib.get_close_matches(baseline, labels, n=2)

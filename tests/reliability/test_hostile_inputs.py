@@ -434,3 +434,26 @@ def test_a_record_that_cannot_be_written_leaves_no_orphan_vectors(tmp_path, stor
     with pytest.raises(RecsysError, match="nothing was stored"):
         store.save(record, frames)
     assert not list((results / "per_user").glob("Blocked-*"))
+
+
+ARGUMENT_CASES = [
+    ("negative seed", ["train", "--model", "Pop", "--dataset", "ml-100k", "--seed", "-1"], "--seed"),
+    ("seed as text", ["train", "--model", "Pop", "--dataset", "ml-100k", "--seed", "one"], "--seed"),
+    ("zero jobs", ["bench", "--suite", "quick", "--jobs", "0"], "--jobs"),
+    ("zero perf epochs", ["perf", "train", "--model", "SASRec", "--epochs", "0"], "--epochs"),
+    ("negative semantic-id levels", ["llm", "sids", "ml-100k", "--levels", "-2"], "--levels"),
+    ("zero LLM timeout", ["llm", "profile", "ml-100k", "--timeout", "0"], "--timeout"),
+]
+
+
+@pytest.mark.parametrize("name,argv,expected", ARGUMENT_CASES, ids=[c[0] for c in ARGUMENT_CASES])
+def test_out_of_range_arguments_are_refused_by_name(world, capsys, name, argv, expected):
+    code, err = run(capsys, argv)
+    assert_clean_error(code, err, expected, "--help")
+
+
+def test_empty_metric_list(world, capsys, store_dir):
+    results = copy_store(store_dir, world / "results")
+    code, err = run(capsys, ["leaderboard", "--suite", "tiny", "--results", results, "--out", world / "board",
+                             "--metrics", ","])
+    assert_clean_error(code, err, "--metrics", "no metric")
