@@ -6,7 +6,11 @@ from recsys.cli import main
 
 
 def run(capsys, *argv):
-    code = main(list(argv))
+    """Exit code, stdout and stderr as a user sees them (argparse's own exits included)."""
+    try:
+        code = main(list(argv))
+    except SystemExit as exc:
+        code = exc.code
     out = capsys.readouterr()
     return code, out.out, out.err
 
@@ -106,6 +110,6 @@ def test_distributed_and_executor_options_are_checked(capsys, monkeypatch):
     code, _, err = run(capsys, "bench", "--suite", "quick", "--executor", "ray", "--jobs", "2")
     assert code == 2 and "--jobs applies to --executor local" in err
     code, _, err = run(capsys, "bench", "--suite", "quick", "--jobs", "0")
-    assert code == 2 and "--jobs must be an integer >= 1" in err
+    assert code == 2 and "--jobs" in err and "expected a whole number >= 1, got 0" in err
     code, _, err = run(capsys, "bench", "--suite", "quick", "--address", "auto")
     assert code == 2 and "--address applies to --executor ray" in err
