@@ -1,4 +1,4 @@
-"""RecBole 1.2.1 on numpy 2 / torch >= 2.6 / scipy >= 1.17, through recsys.compat."""
+"""RecBole 1.2.1 on numpy 2 / torch >= 2.6 / scipy >= 1.17, through recsys.recbole.compat."""
 
 import math
 import subprocess
@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import recsys  # noqa: F401  (applies the patches)
-from recsys.recbole_bridge import recbole_config, run_recbole
+from recsys.recbole.bridge import recbole_config, run_recbole
 
 SMALL_SASREC = dict(epochs=5, MAX_ITEM_LIST_LENGTH=20, hidden_size=32, inner_size=64, n_layers=1, n_heads=1,
                     train_batch_size=2048, learning_rate=0.005, stopping_step=10)

@@ -20,7 +20,7 @@ import os
 import socket
 from typing import Iterator
 
-from recsys.bench.runner import Job, Outcome, run_job
+from recsys.bench.jobs import Job, Outcome, run_job
 from recsys.errors import RecsysError
 
 EXECUTORS = ("local", "ray")

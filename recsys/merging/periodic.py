@@ -90,7 +90,7 @@ def state_evaluator(model_name: str, ds: PreparedDataset, config: dict, seed: in
     """``evaluate(state, phase="valid") -> EvalResult``: one model instance that takes each candidate's
     weights in turn (merges are judged on validation, the chosen one reported on test)."""
     from recsys.eval.protocol import evaluate_task
-    from recsys.train.objectives import score_function
+    from recsys.recbole.interaction import score_function
     from recsys.train.run import build_model
 
     model, max_len = build_model(model_name, ds, config, seed, tensors)

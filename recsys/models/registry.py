@@ -47,6 +47,7 @@ class ModelSpec:
     needs: tuple[str, ...] = ()
     full_sequence: bool = False
     description: str = ""
+    run_type: str = "train"  # how a run of it is made (recsys.bench.run_types): train | tta | periodic
 
     def load(self) -> type:
         return self.loader()
@@ -55,18 +56,42 @@ class ModelSpec:
 _OURS: dict[str, ModelSpec] = {}
 
 
+RUN_TYPES = ("train", "tta", "periodic")
+
+
 def register_model(name: str, task: str, *, needs: tuple[str, ...] = (), full_sequence: bool = False,
-                   description: str = ""):
-    """Class decorator for our models: ``@register_model("H2Rec", "sequential", needs=("sids",))``."""
+                   description: str = "", run_type: str = "train"):
+    """Class decorator for our models: ``@register_model("H2Rec", "sequential", needs=("sids",))``.
+
+    ``needs``: arrays the pipeline builds before training (``recsys.llm.inputs``); ``full_sequence``:
+    the one-sequence-per-user objective applies; ``run_type``: ``train`` unless the model is made
+    from another one's weights (``tta``)."""
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}")
+    if run_type not in RUN_TYPES:
+        raise ValueError(f"run_type must be one of {RUN_TYPES}")
 
     def wrap(cls):
         _OURS[name] = ModelSpec(name, task, "recsys", lambda: cls, tuple(needs), full_sequence,
-                                description or (cls.__doc__ or "").strip().split("\n")[0])
+                                description or (cls.__doc__ or "").strip().split("\n")[0], run_type)
         return cls
 
     return wrap
+
+
+def _no_class(name: str) -> Callable[[], type]:
+    def load():
+        raise UnknownModel(f"{name} is a suite strategy, not a model class: use it as a suite entry "
+                           f"(model = \"{name}\", see docs/merging.md)")
+
+    return load
+
+
+#: Suite strategies that are not model classes: entries with ``model = "Merge"`` run the periodic-update
+#: protocol around their ``backbone`` (``recsys.merging.periodic``).
+STRATEGIES = {"Merge": ModelSpec("Merge", "sequential", "recsys", _no_class("Merge"), run_type="periodic",
+                                 description="periodic-update strategies around a backbone: retrain, latest, "
+                                             "or a merge of period fine-tunes")}
 
 
 def _recbole_names(package: str) -> list[tuple[str, str]]:
@@ -111,7 +136,8 @@ def list_models(task: str | None = None) -> list[ModelSpec]:
 
 
 def get_model_spec(name: str) -> ModelSpec:
-    specs = _all()
+    """A model's spec by name (case-insensitive), or a suite strategy's; unknown names get close matches."""
+    specs = {**_all(), **STRATEGIES}
     if name in specs:
         return specs[name]
     lower = {k.lower(): k for k in specs}

@@ -12,8 +12,9 @@ import time
 from pathlib import Path
 
 from recsys.bench.executors import make_executor
-from recsys.bench.runner import load_suite, run_suite
+from recsys.bench.runner import run_suite
 from recsys.bench.store import ResultsStore
+from recsys.bench.suite import load_suite
 from recsys.data.prepare import prepare
 
 METRICS = ("ndcg@10", "recall@10", "auc", "logloss")

@@ -35,7 +35,7 @@ def compare_prepare(dataset: str = "ml-100k", data_root: str | None = None, mode
     from recbole.utils import init_seed
 
     from recsys.data import prepare
-    from recsys.recbole_bridge import recbole_config
+    from recsys.recbole.bridge import recbole_config
 
     ours, theirs = [], []
     ds = prepare(dataset, data_root, progress=False)  # warm imports and the file system cache

@@ -27,13 +27,13 @@ EVAL_REPEATS = 5
 
 def _recbole_side(model: str, dataset: str, data_dir, hyper: dict, epochs: int, threads: int, seed: int,
                   queue) -> None:
-    import recsys  # noqa: F401
     from recbole.data import create_dataset, data_preparation
     from recbole.trainer import Trainer
     from recbole.utils import init_seed
 
+    import recsys  # noqa: F401
     from recsys.data import prepare
-    from recsys.recbole_bridge import recbole_config
+    from recsys.recbole.bridge import recbole_config
 
     torch.set_num_threads(threads)
     ds = prepare(dataset, data_dir, progress=False)

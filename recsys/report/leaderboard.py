@@ -22,11 +22,10 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from recsys.bench.store import ResultsStore, atomic_write, record_suites
+from recsys.bench.store import ResultsStore, record_suites
 from recsys.eval.ctr import CTR_METRICS, LOWER_IS_BETTER, user_aucs
 from recsys.eval.groups import split_group_metric
 from recsys.eval.stats import delong, holm, paired_t, wilcoxon
-from recsys.paths import inside, name_problem, writable_folder
 
 COLUMNS = ["dataset", "model", "metric", "mean", "std", "seeds", "baseline", "p_value", "significant",
            "p_raw", "effect_size", "test", "run_ids"]
@@ -220,33 +219,6 @@ def markdown(board: pl.DataFrame, alpha: float = 0.05) -> str:
             out.append(f"\n† differs from {against} ({'; '.join(how.get(t, t) for t in tests) or 'Wilcoxon'}, "
                        f"Holm-corrected p < {alpha}).\n")
     return "\n".join(out)
-
-
-def write_leaderboard(store: ResultsStore, out_dir: str | Path, suite: str, baseline: str | None,
-                      metrics=DEFAULT_METRICS, alpha: float = 0.05, html: bool = True) -> tuple[Path, Path]:
-    """``<suite>.csv`` and ``<suite>.md``; with ``html``, plots in ``<suite>-plots/`` and ``<suite>.html``."""
-    problem = name_problem(suite)
-    if problem:
-        raise ValueError(f"suite name {problem}; it names the leaderboard's files")
-    board = leaderboard(store, suite, baseline, metrics, alpha=alpha)
-    out = writable_folder(Path(out_dir), "the leaderboard folder", "give --out a writable folder")
-    csv, md = inside(out, f"{suite}.csv"), inside(out, f"{suite}.md")
-    text = f"# Leaderboard: suite `{suite}`\n\n" + markdown(board, alpha) + "\n"
-    atomic_write(csv, board.write_csv)  # an interrupted run leaves the previous files, never half of one
-    atomic_write(md, lambda p: Path(p).write_text(text))
-    if html:
-        from recsys.report.html import render_html
-        from recsys.report.plots import metric_plot, time_accuracy_plot
-
-        plot_dir = inside(out, f"{suite}-plots")
-        plot_dir.mkdir(exist_ok=True)
-        plots = {}
-        for dataset in sorted(set(board["dataset"].to_list())):
-            plots[dataset] = [metric_plot(store, board, dataset, metrics[0], plot_dir),
-                              time_accuracy_plot(store, dataset, metrics[0], plot_dir, suite)]
-        page = render_html(store, board, suite, plots)
-        atomic_write(out / f"{suite}.html", lambda p: Path(p).write_text(page))
-    return csv, md
 
 
 def recompute_check(store: ResultsStore, csv: str | Path) -> list[str]:

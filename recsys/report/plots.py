@@ -11,7 +11,12 @@ import polars as pl
 from recsys.bench.store import ResultsStore, atomic_write, record_suites
 from recsys.eval.ctr import CTR_METRICS
 from recsys.eval.stats import bootstrap_ci
-from recsys.report.leaderboard import base_metric, metric_value, sample_means, user_means
+from recsys.report.leaderboard import (
+    base_metric,
+    metric_value,
+    sample_means,
+    user_means,
+)
 
 
 def _ctr_interval(store: ResultsStore, run_ids: list[str], metric: str, n_boot: int = 200) -> tuple[float, float]:

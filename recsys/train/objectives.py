@@ -24,24 +24,22 @@ import inspect
 from contextlib import contextmanager
 from typing import Iterator
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from recsys import distributed
-from recsys.data.tensors import DatasetTensors, chunked_sequences, gather_windows, prefix_samples
+from recsys.data.tensors import (
+    DatasetTensors,
+    chunked_sequences,
+    gather_windows,
+    prefix_samples,
+)
+from recsys.recbole.interaction import interaction
 
 OBJECTIVES = ("auto", "full_sequence", "prefix", "pairwise", "pointwise", "positives", "ctr")
 #: ``model``: the model's own loss_type (CE or BPR); ``bce``: binary cross-entropy with one negative per
 #: position (the original SASRec loss, which RecBole does not offer), for full-sequence training.
 SEQUENCE_LOSSES = ("model", "bce")
-
-
-def _interaction(fields: dict, device: torch.device | None = None):
-    from recbole.data.interaction import Interaction
-
-    inter = Interaction(fields)
-    return inter if device is None or device.type == "cpu" else inter.to(device)
 
 
 def _rows(fields: dict, rows: slice) -> dict:
@@ -101,7 +99,7 @@ class Objective:
         """
         shard = distributed.Shard.of(n)
         local = _rows(fields, shard.rows)
-        local = _interaction(build(local) if build else local, self.device)
+        local = interaction(build(local) if build else local, self.device)
         loss = self.run(lambda: self.model.calculate_loss(local))
         return shard.weigh(loss), shard.n_local
 
@@ -304,33 +302,3 @@ def build_objective(name: str, model, tensors: DatasetTensors, batch_size: int, 
     if name == "ctr":
         return LabelledSamples(model, tensors, batch_size)
     return Pairs(model, tensors, batch_size, name)
-
-
-def score_function(model, max_len: int):
-    """``score_fn(users, history)`` for the evaluator, via the model's own ``full_sort_predict``."""
-    from recbole.utils import ModelType
-
-    sequential = getattr(model, "type", None) == ModelType.SEQUENTIAL
-    device = distributed.current().device
-
-    def score(users: np.ndarray, history):
-        u = torch.from_numpy(users)
-        if sequential:
-            seq, lengths = history.window(users, max_len)
-            fields = {model.ITEM_SEQ: seq, model.ITEM_SEQ_LEN: lengths.clamp(min=1), model.USER_ID: u}
-        else:
-            fields = {model.USER_ID: u}
-        return model.full_sort_predict(_interaction(fields, device)).reshape(len(users), -1).cpu()
-
-    return score
-
-
-def ctr_score_function(model, tensors):
-    """``score_fn(rows)`` for the CTR evaluator: the model's ``predict`` (click probabilities) on those rows."""
-
-    device = distributed.current().device
-
-    def score(rows: np.ndarray):
-        return model.predict(_interaction(tensors.batch(rows), device)).reshape(-1).cpu()
-
-    return score

@@ -15,12 +15,13 @@ from recsys.train.run import RunResult, train_run
 
 
 def train_per_domain(model: str, ds: PreparedDataset, overrides: dict | None = None, seed: int = 1,
-                     name: str | None = None) -> RunResult:
-    """Train ``model`` once per domain of ``ds``; one merged RunResult (``<model> per domain``)."""
+                     name: str | None = None, train=train_run) -> RunResult:
+    """Train ``model`` once per domain of ``ds``; one merged RunResult (``<model> per domain``).
+    ``train``: the function that trains one domain (the bench passes one that resolves LLM inputs first)."""
     t0 = time.perf_counter()
     domains = sorted(ds.interactions[S.DOMAIN].drop_nulls().unique().to_list())
     views = {d: domain_view(ds, d) for d in domains}
-    runs = {d: train_run(model, v, overrides, seed=seed, tensors=DatasetTensors(v)) for d, v in views.items()}
+    runs = {d: train(model, v, overrides, seed=seed, tensors=DatasetTensors(v)) for d, v in views.items()}
     failed = [f"{d}: {r.error}" for d, r in runs.items() if r.status != "ok"]
     first = next(iter(runs.values()))
     result = RunResult(model=name or f"{first.model} per domain", dataset=ds.name, seed=seed,

@@ -21,9 +21,10 @@ from recsys.errors import RecsysError
 from recsys.eval.protocol import evaluate_task
 from recsys.models.registry import get_model_spec
 from recsys.models.sequential.tta4sr import Augmenter, label, tta_defaults
+from recsys.recbole.interaction import score_function
 from recsys.train.checkpoint import load_checkpoint
-from recsys.train.objectives import score_function
-from recsys.train.run import DEFAULTS, RunResult, build_model
+from recsys.train.config import DEFAULTS
+from recsys.train.run import RunResult, build_model
 
 
 class CheckpointMismatch(RecsysError):

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from recsys.bench.executors import ExecutorError, LocalExecutor, make_executor
-from recsys.bench.runner import Suite, load_suite, run_suite
+from recsys.bench.runner import run_suite
 from recsys.bench.store import ResultsStore
+from recsys.bench.suite import Suite, load_suite
 from tests.conftest import write
 
 # threads = 1: a cell computes the same numbers in this process and in a worker

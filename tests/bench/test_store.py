@@ -3,8 +3,9 @@ import json
 import polars as pl
 import pytest
 
-from recsys.bench.runner import Suite, load_suite, run_suite
+from recsys.bench.runner import run_suite
 from recsys.bench.store import ResultsStore, load, run_id
+from recsys.bench.suite import Suite, load_suite
 from recsys.errors import DataError, RecipeError
 from recsys.report.table import markdown_table
 
@@ -71,7 +72,7 @@ def test_run_ids_and_suites():
 
 
 def test_fallback_runs_are_labelled_in_results(ml100k, tmp_path):
-    from recsys.bench.runner import record_for, run_label
+    from recsys.bench.records import record_for, run_label
     from recsys.bench.store import records_frame
     from recsys.train.run import train_run
 

@@ -2,8 +2,10 @@
 
 import pytest
 
-from recsys.bench.runner import checkpoint_path, load_suite, run_suite
+from recsys.bench.run_types import checkpoint_path
+from recsys.bench.runner import run_suite
 from recsys.bench.store import ResultsStore
+from recsys.bench.suite import load_suite
 from recsys.errors import RecipeError
 from tests.conftest import write
 

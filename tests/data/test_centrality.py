@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from recsys.data.centrality import betweenness, top_fraction
+from recsys.nn.centrality import betweenness, top_fraction
 from recsys.nn.graph import bipartite_adjacency
 
 

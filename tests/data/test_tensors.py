@@ -1,7 +1,13 @@
 import numpy as np
 import polars as pl
 
-from recsys.data.tensors import DatasetTensors, Ragged, chunked_sequences, gather_windows, prefix_samples
+from recsys.data.tensors import (
+    DatasetTensors,
+    Ragged,
+    chunked_sequences,
+    gather_windows,
+    prefix_samples,
+)
 
 
 def toy_ragged():

@@ -5,7 +5,12 @@ import torch
 
 from recsys.data import prepare
 from recsys.data.tensors import DatasetTensors
-from recsys.eval.domains import evaluate_by_domain, item_domains, sampled_negatives, target_domains
+from recsys.eval.domains import (
+    evaluate_by_domain,
+    item_domains,
+    sampled_negatives,
+    target_domains,
+)
 from recsys.eval.evaluator import evaluate
 
 

@@ -3,7 +3,14 @@
 import numpy as np
 import pytest
 
-from recsys.eval.groups import GroupSpec, bucket_labels, group_summary, head_items, split_group_metric, user_groups
+from recsys.eval.groups import (
+    GroupSpec,
+    bucket_labels,
+    group_summary,
+    head_items,
+    split_group_metric,
+    user_groups,
+)
 
 
 def test_bucket_edges_follow_the_h2rec_buckets():
@@ -52,7 +59,7 @@ def test_group_metric_names_round_trip():
 
 
 def test_evaluator_and_leaderboard_report_groups(ml100k, tmp_path):
-    from recsys.bench.runner import record_for
+    from recsys.bench.records import record_for
     from recsys.bench.store import ResultsStore
     from recsys.report.leaderboard import leaderboard
     from recsys.train.run import train_run

@@ -9,7 +9,7 @@ import pytest
 from recsys.data import schema as S
 from recsys.data.prepare import PreparedDataset
 from recsys.llm.hard_negatives import build_hard_negatives
-from recsys.train.inputs import text_embeddings
+from recsys.llm.inputs import text_embeddings
 
 
 @pytest.fixture(scope="module")

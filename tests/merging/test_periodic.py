@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from recsys.bench.runner import load_suite, run_suite
+from recsys.bench.runner import run_suite
 from recsys.bench.store import ResultsStore
+from recsys.bench.suite import load_suite
 from recsys.data import schema as S
 from recsys.data.tensors import DatasetTensors
 from recsys.merging.methods import MergeError, ties

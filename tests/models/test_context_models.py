@@ -16,9 +16,10 @@ from recbole.data.interaction import Interaction
 from recsys.data import prepare
 from recsys.data.context_tensors import ContextTensors
 from recsys.models.context import SCENARIO_MODELS
-from recsys.models.recbole_view import ContextDatasetView
 from recsys.models.registry import get_model_spec
-from recsys.train.run import recbole_model_config, train_run
+from recsys.recbole.dataset_view import ContextDatasetView
+from recsys.train.config import recbole_model_config
+from recsys.train.run import train_run
 
 GPREC = [("GPRec", {"backbone": b}) for b in ("mlp", "widedeep", "ipnn", "deepfm", "dcn")]
 ALL = [(m, {}) for m in SCENARIO_MODELS] + GPREC + [("GPRec", {"backbone": "deepfm", "use_gprec": False})]
@@ -106,7 +107,7 @@ def test_gprec_terms_exist_only_when_switched_on(data):
 
 @pytest.mark.parametrize("name", [*SCENARIO_MODELS, "GPRec"])
 def test_runs_inside_recboles_own_trainer(name):
-    from recsys.recbole_bridge import run_recbole
+    from recsys.recbole.bridge import run_recbole
 
     ds = prepare("ms-ml-100k", progress=False)
     out = run_recbole(name, ds, {"epochs": 3, "embedding_size": 16, "learning_rate": 0.005}, saved=False)
@@ -115,7 +116,7 @@ def test_runs_inside_recboles_own_trainer(name):
 
 
 def test_models_and_datasets_of_different_tasks_are_refused(data, ml100k):
-    from recsys.train.run import ConfigError
+    from recsys.train.config import ConfigError
 
     ds, _ = data
     with pytest.raises(ConfigError, match="CTR datasets train context models"):

@@ -8,13 +8,15 @@ import polars as pl
 import pytest
 import torch
 
+from recsys.bench.run_types import train_model
 from recsys.data import schema as S
 from recsys.data.prepare import PreparedDataset
 from recsys.data.tensors import DatasetTensors, with_training_items
-from recsys.models.recbole_view import TrainDatasetView
+from recsys.llm.inputs import model_inputs
 from recsys.models.registry import get_model_spec
-from recsys.train.inputs import model_inputs
-from recsys.train.run import recbole_model_config, train_run
+from recsys.recbole.dataset_view import TrainDatasetView
+from recsys.train.config import recbole_model_config
+from recsys.train.run import train_run
 
 SMALL = {"hidden_size": 32, "inner_size": 64, "n_layers": 1, "n_heads": 1, "MAX_ITEM_LIST_LENGTH": 20,
          "hidden_dropout_prob": 0.2, "attn_dropout_prob": 0.2}
@@ -131,7 +133,7 @@ def _variant(ds: PreparedDataset, seed: int = 0) -> PreparedDataset:
 def test_augmented_items_never_become_validation_or_test_targets(cdr, tensors):
     from recsys.eval.domains import item_domains
     from recsys.llm.augment import augment_training
-    from recsys.train.inputs import cross_domain_embeddings
+    from recsys.llm.inputs import cross_domain_embeddings
 
     _, codes = item_domains(tensors)
     emb, _, has_text = cross_domain_embeddings(cdr, "minilm", codes)
@@ -161,7 +163,7 @@ def test_augmented_items_never_become_validation_or_test_targets(cdr, tensors):
     other, _ = augment_training(_variant(cdr), real, save=False, progress=False)
     assert other.equals(rows)
     # and the pipeline's tensors for LLM-EDT evaluate on real data
-    from recsys.train.inputs import training_tensors
+    from recsys.llm.inputs import training_tensors
 
     run_tensors, metas = training_tensors(("training_augmentation",), cdr, tensors, {}, real)
     assert metas[0]["kept"] == len(rows) and run_tensors.history("valid") is tensors.train
@@ -187,8 +189,8 @@ class Recording:
 @pytest.mark.parametrize("kind", ["domain", "hierarchical"])
 def test_profiles_use_training_interactions_only(kind, cdr, tensors):
     from recsys.eval.domains import item_domains
+    from recsys.llm.inputs import cross_domain_embeddings
     from recsys.llm.profiles import build_profiles
-    from recsys.train.inputs import cross_domain_embeddings
 
     _, codes = item_domains(tensors)
     emb, _, has_text = cross_domain_embeddings(cdr, "minilm", codes)
@@ -226,7 +228,7 @@ def test_phase_two_trains_only_the_domain_modules_and_its_positions_learn(cdr, t
 def test_learns_and_beats_the_per_domain_popularity_ranking(name, cdr):
     cfg = {**SMALL, "epochs": 4, "length_buckets": True, "progress": False, "learning_rate": 2e-3,
            **({"domain_epochs": 2} if name == "LLM-EDT" else {})}
-    run = train_run(name, cdr, cfg, seed=1)
+    run = train_model(name, cdr, cfg, seed=1)
     pop = train_run("MostPop", cdr, {"progress": False}, seed=1)
     assert run.status == "ok", run.error
     losses = run.fit["losses"]
@@ -246,8 +248,8 @@ def test_runs_inside_recboles_own_trainer(name, cdr, tensors):
     from recbole.trainer import Trainer
     from recbole.utils import init_seed
 
-    from recsys.recbole_bridge import recbole_config
-    from recsys.train.inputs import align_to_recbole
+    from recsys.recbole.bridge import recbole_config
+    from recsys.recbole.ids import align_to_recbole
 
     spec = get_model_spec(name)
     cls = spec.load()

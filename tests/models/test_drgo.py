@@ -16,10 +16,11 @@ from recsys.data.tensors import DatasetTensors
 from recsys.eval.evaluator import evaluate
 from recsys.models.graph.diffusion import LatentDiffusion
 from recsys.models.graph.dro import GroupWeights, sinkhorn_cost
-from recsys.models.recbole_view import TrainDatasetView
 from recsys.models.registry import get_model_spec
-from recsys.train.objectives import score_function
-from recsys.train.run import recbole_model_config, train_run
+from recsys.recbole.dataset_view import TrainDatasetView
+from recsys.recbole.interaction import score_function
+from recsys.train.config import recbole_model_config
+from recsys.train.run import train_run
 
 SMALL = {"embedding_size": 32, "train_batch_size": 1024, "learning_rate": 5e-3, "eval_batch_size": 4096,
          "valid_metric": "ndcg@20", "topk": [10, 20], "progress": False}
@@ -163,7 +164,7 @@ def test_runs_inside_recboles_own_trainer(ood):
     from recbole.trainer import Trainer
     from recbole.utils import init_seed
 
-    from recsys.recbole_bridge import recbole_config
+    from recsys.recbole.bridge import recbole_config
 
     cls = get_model_spec("DRGO").load()
     config = recbole_config(cls, ood, {"embedding_size": 32, "epochs": 3, "train_batch_size": 1024,

@@ -5,13 +5,16 @@ import numpy as np
 import pytest
 import torch
 
+from recsys.bench.run_types import train_model
 from recsys.data import prepare
 from recsys.data.cooccurrence import ppmi_neighbours
 from recsys.data.tensors import DatasetTensors
-from recsys.models.recbole_view import TrainDatasetView
+from recsys.llm.inputs import model_inputs
+from recsys.models.protocol import MissingModelInput
 from recsys.models.registry import get_model_spec
-from recsys.train.inputs import MissingModelInput, model_inputs
-from recsys.train.run import recbole_model_config, train_run
+from recsys.recbole.dataset_view import TrainDatasetView
+from recsys.train.config import recbole_model_config
+from recsys.train.run import train_run
 from tests.conftest import write
 
 SMALL = {"hidden_size": 32, "inner_size": 64, "n_layers": 1, "n_heads": 1, "MAX_ITEM_LIST_LENGTH": 20,
@@ -129,7 +132,7 @@ def test_item_alignment_treats_repeated_items_as_one(built):
 
 def test_h2rec_learns_and_beats_popularity_on_ml100k(ml100k):
     cfg = {**SMALL, "epochs": 3, "train_batch_size": 512, "learning_rate": 0.002, "progress": False}
-    run = train_run("H2Rec", ml100k, cfg, seed=1)
+    run = train_model("H2Rec", ml100k, cfg, seed=1)
     pop = train_run("MostPop", ml100k, {"progress": False}, seed=1)
     assert run.status == "ok", run.error
     losses = run.fit["losses"]
@@ -144,8 +147,8 @@ def test_h2rec_runs_inside_recboles_own_trainer(ml100k):
     from recbole.utils import init_seed
 
     from recsys.models.sequential.h2rec import H2Rec
-    from recsys.recbole_bridge import recbole_config
-    from recsys.train.inputs import align_to_recbole
+    from recsys.recbole.bridge import recbole_config
+    from recsys.recbole.ids import align_to_recbole
 
     small = {k: v for k, v in SMALL.items() if not k.startswith("sid_")}
     config = recbole_config(H2Rec, ml100k, {**small, "MAX_ITEM_LIST_LENGTH": 8, "epochs": 1,
@@ -171,7 +174,7 @@ def test_h2rec_refuses_a_dataset_without_item_text(tmp_path):
           '[interactions]\nfile = "inter"\nformat = "s3rec_lines"\n[split]\nmethod = "leave_one_out"\n')
     ds = prepare(tmp_path / "nt.toml", tmp_path / "data", progress=False)
     with pytest.raises(MissingModelInput, match="needs item text"):
-        train_run("H2Rec", ds, {"epochs": 1, "progress": False})
+        train_model("H2Rec", ds, {"epochs": 1, "progress": False})
 
 
 def test_trimming_trailing_padding_leaves_outputs_unchanged(built):
@@ -200,3 +203,9 @@ def test_length_buckets_group_similar_windows(ml100k):
     assert np.median(spread) <= 2  # similar lengths inside a batch
     covered = torch.cat(batches).sort().values
     assert torch.equal(covered, torch.arange(len(obj.inputs)))  # every window once per epoch
+
+
+def test_training_refuses_a_model_whose_needs_were_not_resolved(ml100k):
+    """Training never calls the LLM side: a model with needs gets them from above (resolve_inputs)."""
+    with pytest.raises(MissingModelInput, match="resolve_inputs"):
+        train_run("H2Rec", ml100k, {"epochs": 1, "progress": False})

@@ -9,11 +9,13 @@ import pytest
 import torch
 from recbole.data.interaction import Interaction
 
+from recsys.bench.run_types import train_model
 from recsys.data.tensors import DatasetTensors
-from recsys.models.recbole_view import TrainDatasetView
+from recsys.llm.inputs import model_inputs
 from recsys.models.registry import get_model_spec
-from recsys.train.inputs import model_inputs
-from recsys.train.run import recbole_model_config, train_run
+from recsys.recbole.dataset_view import TrainDatasetView
+from recsys.train.config import recbole_model_config
+from recsys.train.run import train_run
 
 SMALL = {"embedding_size": 32, "train_batch_size": 1024, "learning_rate": 5e-3, "eval_batch_size": 4096,
          "valid_metric": "ndcg@20", "topk": [10, 20], "progress": False}
@@ -81,7 +83,7 @@ def test_learns_and_beats_popularity(tmp_path_factory, loss):
     from recsys.data.recipe import find_recipe
 
     ds = prepare(ood_recipe(find_recipe("ml-100k"), "popularity", tmp_path_factory.mktemp("r")), progress=False)
-    run = train_run("HNLMRec", ds, {**SMALL, "epochs": 4, "stopping_step": 5, "hnlm_loss": loss}, seed=1)
+    run = train_model("HNLMRec", ds, {**SMALL, "epochs": 4, "stopping_step": 5, "hnlm_loss": loss}, seed=1)
     pop = train_run("MostPop", ds, {"progress": False, "topk": [10, 20]}, seed=1)
     assert run.status == "ok", run.error
     assert run.fit["losses"][-1] < run.fit["losses"][0]
@@ -94,8 +96,8 @@ def test_runs_inside_recboles_own_trainer(built):
     from recbole.trainer import Trainer
     from recbole.utils import init_seed
 
-    from recsys.recbole_bridge import recbole_config
-    from recsys.train.inputs import align_to_recbole
+    from recsys.recbole.bridge import recbole_config
+    from recsys.recbole.ids import align_to_recbole
 
     ds, _, inputs, _ = built
     cls = get_model_spec("HNLMRec").load()

@@ -8,8 +8,13 @@ import pytest
 import torch
 
 from recsys.data.tensors import DatasetTensors
-from recsys.models.sequential.tta4sr import OPERATORS, Augmenter, TTAConfig, tta_defaults
-from recsys.train.objectives import score_function
+from recsys.models.sequential.tta4sr import (
+    OPERATORS,
+    Augmenter,
+    TTAConfig,
+    tta_defaults,
+)
+from recsys.recbole.interaction import score_function
 from recsys.train.run import train_run
 from recsys.train.tta import CheckpointMismatch, load_trained, tta_run
 
@@ -123,7 +128,7 @@ def test_tta4sr_runs_inside_recboles_trainer_around_recboles_sasrec(ml100k):
     from recbole.utils import init_seed
 
     from recsys.models.sequential.tta4sr import TTA4SR
-    from recsys.recbole_bridge import recbole_config
+    from recsys.recbole.bridge import recbole_config
 
     cfg = {"backbone": "SASRec", "tta_operator": "TMask-R", "tta_sigma": 0.0, "tta_copies": 2, "epochs": 1,
            "MAX_ITEM_LIST_LENGTH": 20, "hidden_size": 32, "inner_size": 64, "n_layers": 1, "n_heads": 1,

@@ -76,9 +76,9 @@ def test_balanced_alibi_slopes_have_both_signs():
 
 def _sasrec(ml100k, seed=0):
     from recsys.data.tensors import DatasetTensors
-    from recsys.models.recbole_view import TrainDatasetView
     from recsys.models.registry import get_model_spec
-    from recsys.train.run import recbole_model_config
+    from recsys.recbole.dataset_view import TrainDatasetView
+    from recsys.train.config import recbole_model_config
 
     spec = get_model_spec("SASRec")
     torch.manual_seed(seed)
@@ -120,7 +120,8 @@ def test_softmax_leaves_the_model_as_it_was(ml100k):
 
 
 def test_models_without_transformer_attention_refuse_the_option(ml100k):
-    from recsys.train.run import ConfigError, train_run
+    from recsys.train.config import ConfigError
+    from recsys.train.run import train_run
 
     with pytest.raises(ConfigError, match="GRU4Rec.*no transformer self-attention"):
         train_run("GRU4Rec", ml100k, {"attention": "elastic_softmax", "epochs": 1})

@@ -5,12 +5,13 @@ Every case names a file, a line, a column or a key, and nothing already prepared
 
 import pytest
 
-from recsys.bench.runner import load_suite
+from recsys.bench.suite import load_suite
 from recsys.cli import main
 from recsys.data import prepare
 from recsys.data.recipe import load_recipe_file
 from recsys.errors import DataError, RecipeError
-from recsys.train.run import ConfigError, train_run
+from recsys.train.config import ConfigError
+from recsys.train.run import train_run
 from tests.conftest import write
 
 RECIPE = '''name = "toy"

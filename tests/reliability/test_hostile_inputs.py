@@ -8,7 +8,6 @@ or deleted outside the cache, the data folder and the results folder.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -345,8 +344,9 @@ def test_two_suites_sharing_a_results_folder_both_count_the_shared_cell(world, c
 @pytest.fixture(scope="module")
 def store_dir(tmp_path_factory):
     """One small finished store (Pop and ItemKNN-free: two fast models on ml-100k, one seed)."""
-    from recsys.bench.runner import Suite, run_suite
+    from recsys.bench.runner import run_suite
     from recsys.bench.store import ResultsStore
+    from recsys.bench.suite import Suite
 
     root = tmp_path_factory.mktemp("store")
     suite = Suite(name="tiny", datasets=["ml-100k"], seeds=[1], models={"Pop": {}, "Random": {}}, baseline="Pop")

@@ -1,6 +1,6 @@
 """No string from a user-facing input is ever run as Python, and no credential follows a redirect.
 
-RecBole evaluates configuration strings with ``eval()``; ``recsys.compat`` replaces that ``eval``
+RecBole evaluates configuration strings with ``eval()``; ``recsys.recbole.compat`` replaces that ``eval``
 inside RecBole's modules with a literal-only reader. These tests make the builtin ``eval`` raise
 for the whole test, so any path that still reaches it fails loudly, and they plant a command that
 would create a marker file if it ever ran.
@@ -58,7 +58,7 @@ def test_suite_value_is_never_evaluated(tmp_path, capsys, no_eval):
 
 def test_known_keys_with_code_reach_recbole_as_plain_strings(tmp_path, ml100k, no_eval):
     """A known key's value passes the key check; RecBole's own Config must keep it a string."""
-    from recsys.recbole_bridge import recbole_config
+    from recsys.recbole.bridge import recbole_config
 
     marker = tmp_path / "PWNED"
     config = recbole_config("BPR", ml100k, {"learner": payload(marker), "embedding_size": 16})
@@ -95,7 +95,7 @@ def test_recbole_modules_that_eval_are_patched():
     import recbole.trainer.hyper_tuning as hyper_tuning
     from recbole.model.context_aware_recommender import kd_dagfm
 
-    from recsys.compat import literal_only
+    from recsys.recbole.compat import literal_only
 
     assert configurator.eval is literal_only and hyper_tuning.eval is literal_only
     assert kd_dagfm.eval("CrossNet") is kd_dagfm.CrossNet

@@ -12,8 +12,9 @@ import time
 import polars as pl
 import pytest
 
-from recsys.bench.runner import load_suite, run_suite
+from recsys.bench.runner import run_suite
 from recsys.bench.store import ResultsStore, atomic_write
+from recsys.bench.suite import load_suite
 from recsys.errors import RecipeError
 
 

@@ -62,7 +62,7 @@ def test_an_artefact_array_with_pickled_objects_is_refused(tmp_path, ml100k):
     import json
 
     from recsys.llm.artefacts import artefact_dir
-    from recsys.train.inputs import _load_artefact
+    from recsys.llm.inputs import _load_artefact
 
     marker = tmp_path / "pwned"
     base = artefact_dir(ml100k)

@@ -78,8 +78,9 @@ def test_recipe_names_never_write_outside_the_cache(tmp_path_factory, name):
 
 @pytest.fixture(scope="module")
 def finished_store(tmp_path_factory):
-    from recsys.bench.runner import Suite, run_suite
+    from recsys.bench.runner import run_suite
     from recsys.bench.store import ResultsStore
+    from recsys.bench.suite import Suite
 
     root = tmp_path_factory.mktemp("store")
     run_suite(Suite(name="base", datasets=["ml-100k"], seeds=[1], models={"Pop": {}}), ResultsStore(root),
@@ -90,8 +91,8 @@ def finished_store(tmp_path_factory):
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(name=NASTY)
 def test_suite_names_never_write_outside_the_leaderboard_folder(tmp_path_factory, finished_store, name):
-    from recsys.bench.runner import load_suite
     from recsys.bench.store import ResultsStore
+    from recsys.bench.suite import load_suite
     from recsys.report.leaderboard import write_leaderboard
 
     world = tmp_path_factory.mktemp("board")

@@ -5,8 +5,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from recsys.bench.runner import SUITES_DIR
 from recsys.bench.store import ResultsStore
+from recsys.bench.suite import SUITES_DIR
 from recsys.report.leaderboard import recompute_check
 
 ROOT = Path(__file__).resolve().parents[2] / "leaderboard"

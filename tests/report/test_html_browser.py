@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from recsys.report.leaderboard import write_leaderboard
+from recsys.report.publish import write_leaderboard
 from tests.report.constructed import make_store
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

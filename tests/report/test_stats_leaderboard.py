@@ -5,9 +5,14 @@ import polars as pl
 import pytest
 from scipy import stats as st
 
-from tests.report.constructed import make_store as _store
 from recsys.eval.stats import bootstrap_ci, holm, paired_t, wilcoxon
-from recsys.report.leaderboard import leaderboard, markdown, recompute_check, write_leaderboard
+from recsys.report.leaderboard import (
+    leaderboard,
+    markdown,
+    recompute_check,
+)
+from recsys.report.publish import write_leaderboard
+from tests.report.constructed import make_store as _store
 
 
 def test_holm_matches_the_textbook_example():

@@ -13,9 +13,9 @@ TINY = {"hidden_size": 32, "inner_size": 64, "n_layers": 1, "n_heads": 1, "MAX_I
 
 
 def test_bce_is_binary_cross_entropy_with_one_negative_per_position(ml100k):
-    from recsys.models.recbole_view import TrainDatasetView
     from recsys.models.registry import get_model_spec
-    from recsys.train.run import recbole_model_config
+    from recsys.recbole.dataset_view import TrainDatasetView
+    from recsys.train.config import recbole_model_config
 
     tensors = DatasetTensors(ml100k)
     cls, config = recbole_model_config(get_model_spec("SASRec"), ml100k, TINY, 1)

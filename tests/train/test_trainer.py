@@ -8,7 +8,8 @@ from recsys.errors import RecsysError
 from recsys.models.registry import UnknownModel, get_model_spec
 from recsys.train import run as run_module
 from recsys.train.checkpoint import load_checkpoint
-from recsys.train.run import ConfigError, train_run
+from recsys.train.config import ConfigError
+from recsys.train.run import train_run
 
 SMALL = {"hidden_size": 32, "inner_size": 64, "n_layers": 1, "n_heads": 1, "MAX_ITEM_LIST_LENGTH": 20,
          "train_batch_size": 512, "progress": False}
@@ -87,8 +88,8 @@ def test_checkpoint_is_a_plain_state_dict(ml100k, tmp_path):
     assert set(state) == {"user_embedding.weight", "item_embedding.weight"}
     meta = json.loads((tmp_path / "bpr.json").read_text())
     assert meta["fingerprint"] == ml100k.fingerprint and r.status == "ok"
-    from recsys.models.recbole_view import TrainDatasetView
     from recsys.data.tensors import DatasetTensors
+    from recsys.recbole.dataset_view import TrainDatasetView
 
     cls, config = run_module.recbole_model_config(get_model_spec("BPR"), ml100k, {}, 1)
     fresh = cls(config, TrainDatasetView(DatasetTensors(ml100k)))

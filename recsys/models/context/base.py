@@ -14,12 +14,9 @@ from recbole.model.abstract_recommender import ContextRecommender
 from recbole.utils import InputType
 from torch import nn
 
+from recsys.models.protocol import config_value
+
 SCENARIO_FIELD = "scenario"
-
-
-def config_value(config, key: str, defaults: dict):
-    value = config[key]
-    return defaults[key] if value is None else value
 
 
 class ScenarioRecommender(ContextRecommender):

@@ -1,4 +1,6 @@
 """Cross-domain sequential recommenders of ours (each module registers its model)."""
 
-from recsys.models.cross_domain import llm4cdsr  # noqa: F401  (registers)
-from recsys.models.cross_domain import llm_edt  # noqa: F401
+from recsys.models.cross_domain import (
+    llm4cdsr,  # noqa: F401  (registers)
+    llm_edt,  # noqa: F401
+)

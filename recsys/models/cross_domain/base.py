@@ -49,7 +49,7 @@ class CrossDomainSequential(SequentialRecommender):
         if missing:
             raise ValueError(f"{self.NAME} needs config keys {missing}: item text embeddings and item domains "
                              "aligned with the dataset's item ids. recsys's pipeline adds them "
-                             "(recsys.train.inputs.model_inputs); inside RecBole, build them with model_inputs and "
+                             "(recsys.llm.inputs.model_inputs); inside RecBole, build them with model_inputs and "
                              "align_to_recbole")
         text = np.asarray(config["item_text_embeddings"], dtype=np.float32)
         if len(text) != self.n_items:

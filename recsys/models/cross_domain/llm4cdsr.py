@@ -37,6 +37,7 @@ from recsys.models.cross_domain.threads import (
     pca_table,
     soft_contrastive,
 )
+from recsys.models.protocol import config_value
 from recsys.models.registry import register_model
 
 DEFAULTS = {"hidden_size": 64, "inner_size": 256, "n_layers": 2, "n_heads": 2, "hidden_dropout_prob": 0.5,
@@ -45,10 +46,6 @@ DEFAULTS = {"hidden_size": 64, "inner_size": 256, "n_layers": 2, "n_heads": 2, "
             "id_residual": "missing", "loss_type": "BCE"}
 NEEDS = ("item_text_embeddings", "item_has_text", "item_domains", "user_profile_embeddings")
 
-
-def get(config, key):
-    value = config[key]
-    return DEFAULTS[key] if value is None else value
 
 
 @register_model("LLM4CDSR", "cross_domain", needs=NEEDS, full_sequence=True,
@@ -59,27 +56,27 @@ class LLM4CDSR(CrossDomainSequential):
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
-        d = self.d = int(get(config, "hidden_size"))
-        self.alpha, self.beta, self.tau = float(get(config, "alpha")), float(get(config, "beta")), float(get(config, "tau"))
-        self.causal = bool(get(config, "causal"))
-        self.independent_negatives = bool(get(config, "independent_negatives"))
+        d = self.d = int(config_value(config, "hidden_size", DEFAULTS))
+        self.alpha, self.beta, self.tau = float(config_value(config, "alpha", DEFAULTS)), float(config_value(config, "beta", DEFAULTS)), float(config_value(config, "tau", DEFAULTS))
+        self.causal = bool(config_value(config, "causal", DEFAULTS))
+        self.independent_negatives = bool(config_value(config, "independent_negatives", DEFAULTS))
         self.loss_type = "BCE"
-        text, codes = self.text_inputs(config, d, str(get(config, "id_residual")))
+        text, codes = self.text_inputs(config, d, str(config_value(config, "id_residual", DEFAULTS)))
         table = np.zeros((self.n_items, d), dtype=np.float32)  # frozen per-domain PCA tables, one row per item
         for dom in (0, 1):
             rows = np.flatnonzero(codes == dom)
             table[rows] = pca_table(text, rows, d)
         self.register_buffer("domain_table", torch.from_numpy(table))
         self.domain_id_embedding = nn.Embedding(self.n_items, d, padding_idx=0)  # ID residual, domain threads
-        dropout, attn = float(get(config, "hidden_dropout_prob")), float(get(config, "attn_dropout_prob"))
-        args = (d, int(get(config, "n_layers")), int(get(config, "n_heads")), int(get(config, "inner_size")),
-                dropout, attn, str(get(config, "hidden_act")), float(get(config, "layer_norm_eps")))
+        dropout, attn = float(config_value(config, "hidden_dropout_prob", DEFAULTS)), float(config_value(config, "attn_dropout_prob", DEFAULTS))
+        args = (d, int(config_value(config, "n_layers", DEFAULTS)), int(config_value(config, "n_heads", DEFAULTS)), int(config_value(config, "inner_size", DEFAULTS)),
+                dropout, attn, str(config_value(config, "hidden_act", DEFAULTS)), float(config_value(config, "layer_norm_eps", DEFAULTS)))
         self.mixed_position = nn.Embedding(self.max_seq_length, d)
         self.mixed = ThreadEncoder(*args)
         self.domain_position = nn.ModuleList(nn.Embedding(self.max_seq_length, d) for _ in range(2))
         self.domain_threads = nn.ModuleList(ThreadEncoder(*args) for _ in range(2))
         self.profile_inputs(config, d, self.beta)
-        std = float(get(config, "initializer_range"))
+        std = float(config_value(config, "initializer_range", DEFAULTS))
         for emb in (self.item_embedding, self.domain_id_embedding, self.mixed_position, *self.domain_position):
             nn.init.normal_(emb.weight, std=std)
 

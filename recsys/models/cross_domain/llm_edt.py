@@ -37,6 +37,7 @@ from recsys.models.cross_domain.threads import (
     bce,
     domain_mask,
 )
+from recsys.models.protocol import config_value
 from recsys.models.registry import register_model
 
 DEFAULTS = {"hidden_size": 64, "inner_size": 256, "n_layers": 2, "n_heads": 1, "hidden_dropout_prob": 0.5,
@@ -49,10 +50,6 @@ PHASES = ("one_for_all", "domain")
 DOMAIN_PARAMS = r"^(domain_position|domain_adapter|profile)\."
 NEEDS = ("item_text_embeddings", "item_has_text", "item_domains", "user_profile_embeddings", "training_augmentation")
 
-
-def get(config, key):
-    value = config[key]
-    return DEFAULTS[key] if value is None else value
 
 
 class BottleneckAdapter(nn.Module):
@@ -76,27 +73,27 @@ class LLMEDT(CrossDomainSequential):
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
-        d = self.d = int(get(config, "hidden_size"))
-        self.beta, self.tau = float(get(config, "beta")), float(get(config, "tau"))
-        self.causal = bool(get(config, "causal"))
+        d = self.d = int(config_value(config, "hidden_size", DEFAULTS))
+        self.beta, self.tau = float(config_value(config, "beta", DEFAULTS)), float(config_value(config, "tau", DEFAULTS))
+        self.causal = bool(config_value(config, "causal", DEFAULTS))
         self.loss_type = "BCE"
-        self.text_inputs(config, d, str(get(config, "id_residual")))
-        dropout, attn = float(get(config, "hidden_dropout_prob")), float(get(config, "attn_dropout_prob"))
+        self.text_inputs(config, d, str(config_value(config, "id_residual", DEFAULTS)))
+        dropout, attn = float(config_value(config, "hidden_dropout_prob", DEFAULTS)), float(config_value(config, "attn_dropout_prob", DEFAULTS))
         self.mixed_position = nn.Embedding(self.max_seq_length, d)
-        self.backbone = ThreadEncoder(d, int(get(config, "n_layers")), int(get(config, "n_heads")),
-                                      int(get(config, "inner_size")), dropout, attn, str(get(config, "hidden_act")),
-                                      float(get(config, "layer_norm_eps")))
+        self.backbone = ThreadEncoder(d, int(config_value(config, "n_layers", DEFAULTS)), int(config_value(config, "n_heads", DEFAULTS)),
+                                      int(config_value(config, "inner_size", DEFAULTS)), dropout, attn, str(config_value(config, "hidden_act", DEFAULTS)),
+                                      float(config_value(config, "layer_norm_eps", DEFAULTS)))
         self.domain_position = nn.ModuleList(nn.Embedding(self.max_seq_length, d) for _ in range(2))
-        k = int(get(config, "adapter_size"))
-        self.domain_adapter = nn.ModuleList(BottleneckAdapter(d, k, float(get(config, "adapter_dropout")))
+        k = int(config_value(config, "adapter_size", DEFAULTS))
+        self.domain_adapter = nn.ModuleList(BottleneckAdapter(d, k, float(config_value(config, "adapter_dropout", DEFAULTS)))
                                             for _ in range(2))
         self.profile_inputs(config, d, self.beta)
-        std = float(get(config, "initializer_range"))
+        std = float(config_value(config, "initializer_range", DEFAULTS))
         for emb in (self.item_embedding, self.mixed_position, *self.domain_position):
             nn.init.normal_(emb.weight, std=std)
         # the phase is state (saved with the weights): best weights restored from phase 1 predict as phase 1
         self.register_buffer("phase_code", torch.zeros((), dtype=torch.long))
-        self.set_training_phase(str(get(config, "edt_phase")))
+        self.set_training_phase(str(config_value(config, "edt_phase", DEFAULTS)))
 
     @property
     def phase(self) -> str:

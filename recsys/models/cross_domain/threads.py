@@ -117,7 +117,7 @@ def check_domains(item_domain: np.ndarray, n_items: int, model: str) -> np.ndarr
     codes = np.asarray(item_domain, dtype=np.int64)
     if codes.shape != (n_items,):
         raise ValueError(f"{model}: item_domains has {len(codes)} rows, the dataset has {n_items} item ids "
-                         "(including padding 0); align it with the dataset (recsys.train.inputs.align_to_recbole)")
+                         "(including padding 0); align it with the dataset (recsys.recbole.ids.align_to_recbole)")
     if set(np.unique(codes[1:]).tolist()) - {0, 1}:
         raise ValueError(f"{model} needs exactly two domains coded 0/1 (padding -1); got codes "
                          f"{sorted(set(np.unique(codes[1:]).tolist()))}")

@@ -22,10 +22,11 @@ import torch.nn.functional as F
 from recbole.model.abstract_recommender import GeneralRecommender
 from recbole.utils import InputType
 
-from recsys.data.centrality import betweenness, top_fraction
 from recsys.models.graph.diffusion import LatentDiffusion
 from recsys.models.graph.dro import GroupWeights, sinkhorn_cost, user_groups
+from recsys.models.protocol import config_value
 from recsys.models.registry import register_model
+from recsys.nn.centrality import betweenness, top_fraction
 from recsys.nn.graph import LightGCNEncoder, bipartite_adjacency
 
 DEFAULTS = {
@@ -38,10 +39,6 @@ DEFAULTS = {
 }
 
 
-def _get(config, key):
-    value = config[key]
-    return DEFAULTS[key] if value is None else value
-
 
 @register_model("DRGO", "general", description="distributionally robust graph model for OOD recommendation (WWW 2025)")
 class DRGO(GeneralRecommender):
@@ -52,29 +49,29 @@ class DRGO(GeneralRecommender):
         super().__init__(config, dataset)
         inter = dataset.inter_matrix(form="csr").astype(np.float32)  # the training graph only
         seed = int(config["seed"] or 0)
-        dim = int(_get(config, "embedding_size"))
-        self.encoder = LightGCNEncoder(inter, dim, int(_get(config, "n_layers")))
-        self.reg_weight = float(_get(config, "reg_weight"))
-        self.use_dro = bool(_get(config, "use_dro"))
-        self.use_diffusion = bool(_get(config, "use_diffusion"))
-        self.sinkhorn_weight = float(_get(config, "sinkhorn_weight")) if self.use_dro else 0.0
-        self.sinkhorn_epsilon = float(_get(config, "sinkhorn_epsilon"))
-        self.sinkhorn_sample = int(_get(config, "sinkhorn_sample"))
-        self.diffusion_weight = float(_get(config, "diffusion_weight"))
-        k = int(_get(config, "groups"))
-        self.register_buffer("user_group", torch.from_numpy(user_groups(inter, k, int(_get(config, "svd_rank")), seed)))
-        self.group_weights = GroupWeights(k, float(_get(config, "dro_step_size")), float(_get(config, "entropy_weight")),
-                                          float(_get(config, "loss_smoothing")))
+        dim = int(config_value(config, "embedding_size", DEFAULTS))
+        self.encoder = LightGCNEncoder(inter, dim, int(config_value(config, "n_layers", DEFAULTS)))
+        self.reg_weight = float(config_value(config, "reg_weight", DEFAULTS))
+        self.use_dro = bool(config_value(config, "use_dro", DEFAULTS))
+        self.use_diffusion = bool(config_value(config, "use_diffusion", DEFAULTS))
+        self.sinkhorn_weight = float(config_value(config, "sinkhorn_weight", DEFAULTS)) if self.use_dro else 0.0
+        self.sinkhorn_epsilon = float(config_value(config, "sinkhorn_epsilon", DEFAULTS))
+        self.sinkhorn_sample = int(config_value(config, "sinkhorn_sample", DEFAULTS))
+        self.diffusion_weight = float(config_value(config, "diffusion_weight", DEFAULTS))
+        k = int(config_value(config, "groups", DEFAULTS))
+        self.register_buffer("user_group", torch.from_numpy(user_groups(inter, k, int(config_value(config, "svd_rank", DEFAULTS)), seed)))
+        self.group_weights = GroupWeights(k, float(config_value(config, "dro_step_size", DEFAULTS)), float(config_value(config, "entropy_weight", DEFAULTS)),
+                                          float(config_value(config, "loss_smoothing", DEFAULTS)))
         if self.sinkhorn_weight > 0:
             adj = bipartite_adjacency(inter)
-            central = betweenness(adj, int(_get(config, "centrality_sources")), seed=seed)
+            central = betweenness(adj, int(config_value(config, "centrality_sources", DEFAULTS)), seed=seed)
             nodes = np.flatnonzero(np.diff(adj.indptr) > 0)
-            ref = top_fraction(central, float(_get(config, "reference_fraction")), nodes)
+            ref = top_fraction(central, float(config_value(config, "reference_fraction", DEFAULTS)), nodes)
             self.register_buffer("reference_nodes", torch.from_numpy(np.sort(ref)).long())
-        self.diffusion = LatentDiffusion(dim, int(_get(config, "diffusion_steps")), float(_get(config, "noise_scale")),
-                                         float(_get(config, "noise_min")), float(_get(config, "noise_max")),
-                                         denoise_from=int(_get(config, "denoise_from")),
-                                         residual=bool(_get(config, "residual_denoiser"))) if self.use_diffusion else None
+        self.diffusion = LatentDiffusion(dim, int(config_value(config, "diffusion_steps", DEFAULTS)), float(config_value(config, "noise_scale", DEFAULTS)),
+                                         float(config_value(config, "noise_min", DEFAULTS)), float(config_value(config, "noise_max", DEFAULTS)),
+                                         denoise_from=int(config_value(config, "denoise_from", DEFAULTS)),
+                                         residual=bool(config_value(config, "residual_denoiser", DEFAULTS))) if self.use_diffusion else None
         self.last_terms: dict[str, float] = {}
 
     def user_representation(self, raw: torch.Tensor) -> torch.Tensor:

@@ -26,6 +26,7 @@ from recbole.model.abstract_recommender import GeneralRecommender
 from recbole.utils import InputType
 from torch import nn
 
+from recsys.models.protocol import config_value
 from recsys.models.registry import register_model
 from recsys.nn.graph import LightGCNEncoder
 
@@ -34,10 +35,6 @@ DEFAULTS = {"embedding_size": 64, "n_layers": 2, "reg_weight": 1e-4, "alpha": 1e
             "negative_mode": "mix"}
 INPUT_KEYS = ("hard_negative_pairs", "hard_negative_vectors")
 
-
-def _get(config, key):
-    value = config[key]
-    return DEFAULTS[key] if value is None else value
 
 
 @register_model("HNLMRec", "general", needs=INPUT_KEYS,
@@ -52,20 +49,20 @@ class HNLMRec(GeneralRecommender):
         missing = [k for k in INPUT_KEYS if config[k] is None]
         if missing:
             raise ValueError(f"HNLMRec needs config keys {missing}: the hard negatives of the training pairs. "
-                             "recsys's pipeline adds them (recsys.train.inputs.model_inputs); inside RecBole, build "
-                             "them with model_inputs and re-index with recsys.train.inputs.align_to_recbole")
-        self.loss_kind = str(_get(config, "hnlm_loss"))
-        self.mode = str(_get(config, "negative_mode"))
+                             "recsys's pipeline adds them (recsys.llm.inputs.model_inputs); inside RecBole, build "
+                             "them with model_inputs and re-index with recsys.recbole.ids.align_to_recbole")
+        self.loss_kind = str(config_value(config, "hnlm_loss", DEFAULTS))
+        self.mode = str(config_value(config, "negative_mode", DEFAULTS))
         if self.loss_kind not in ("hinge", "bpr") or self.mode not in ("mix", "item"):
             raise ValueError(f"hnlm_loss must be hinge|bpr and negative_mode mix|item; got {self.loss_kind!r}, "
                              f"{self.mode!r}")
         inter = dataset.inter_matrix(form="csr").astype(np.float32)  # the training graph only
-        d = int(_get(config, "embedding_size"))
-        self.encoder = LightGCNEncoder(inter, d, int(_get(config, "n_layers")))
-        self.reg_weight, self.alpha = float(_get(config, "reg_weight")), float(_get(config, "alpha"))
-        self.margin = float(_get(config, "margin"))
-        self.contrastive_weight = float(_get(config, "contrastive_weight"))
-        self.tau = float(_get(config, "contrastive_tau"))
+        d = int(config_value(config, "embedding_size", DEFAULTS))
+        self.encoder = LightGCNEncoder(inter, d, int(config_value(config, "n_layers", DEFAULTS)))
+        self.reg_weight, self.alpha = float(config_value(config, "reg_weight", DEFAULTS)), float(config_value(config, "alpha", DEFAULTS))
+        self.margin = float(config_value(config, "margin", DEFAULTS))
+        self.contrastive_weight = float(config_value(config, "contrastive_weight", DEFAULTS))
+        self.tau = float(config_value(config, "contrastive_tau", DEFAULTS))
         pairs = np.asarray(config["hard_negative_pairs"], dtype=np.int64)
         vectors = np.asarray(config["hard_negative_vectors"], dtype=np.float32)
         if len(pairs) != len(vectors) or pairs.ndim != 2 or pairs.shape[1] != 3:
@@ -79,7 +76,7 @@ class HNLMRec(GeneralRecommender):
         self.register_buffer("pair_vectors", torch.from_numpy(vectors[order]))
         self.register_buffer("pair_items", torch.from_numpy(pairs[order, 2]))
         self.register_buffer("pair_found", torch.from_numpy(found[order] & (pairs[order, 2] > 0)))
-        hidden = int(_get(config, "adapter_hidden"))
+        hidden = int(config_value(config, "adapter_hidden", DEFAULTS))
         self.adapter = nn.Sequential(nn.Linear(vectors.shape[1], hidden), nn.ReLU(), nn.Linear(hidden, d))
         self.last_terms: dict[str, float] = {}
 

@@ -20,7 +20,7 @@ Every attention path is causal (the official code has no causal mask anywhere) a
 and the sequence representation read each user's last *real* position (the official code
 reads a padding position for most users). The model only receives tensors, through config
 keys ``item_text_embeddings``, ``item_sids`` and ``item_cooccurrence`` (see
-``recsys.train.inputs``). Differences from the official code: ``docs/models/h2rec.md``.
+``recsys.llm.inputs``). Differences from the official code: ``docs/models/h2rec.md``.
 """
 
 from __future__ import annotations
@@ -31,10 +31,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from recbole.model.abstract_recommender import SequentialRecommender
-from recbole.utils import InputType
 from recbole.model.layers import TransformerEncoder
+from recbole.utils import InputType
 from torch import nn
 
+from recsys.models.protocol import config_value
 from recsys.models.registry import register_model
 
 INPUT_KEYS = ("item_text_embeddings", "item_sids", "item_cooccurrence")
@@ -44,10 +45,6 @@ DEFAULTS = {"hidden_size": 64, "inner_size": 256, "n_layers": 2, "n_heads": 1, "
             "seq_align_tau": 1.0, "seq_mask_share": 0.5, "sid_trainable": False, "gate": "mlp",
             "initializer_range": 0.02}
 
-
-def _get(config, key):
-    value = config[key]
-    return DEFAULTS[key] if value is None else value
 
 
 class CrossAttention(nn.Module):
@@ -87,18 +84,18 @@ class H2Rec(SequentialRecommender):
         if missing:
             raise ValueError(f"H2Rec needs config keys {missing}: item text embeddings, semantic IDs and training "
                              "co-occurrence neighbours aligned with the dataset's item ids. recsys's pipeline "
-                             "adds them (recsys.train.inputs.model_inputs); inside RecBole, build them with "
-                             "recsys.train.inputs.h2rec_inputs_for_recbole(dataset, prepared_dataset)")
-        d = int(_get(config, "hidden_size"))
+                             "adds them (recsys.llm.inputs.model_inputs); inside RecBole, build them with "
+                             "recsys.llm.inputs.h2rec_inputs_for_recbole(dataset, prepared_dataset)")
+        d = int(config_value(config, "hidden_size", DEFAULTS))
         self.d = d
-        self.loss_type = _get(config, "loss_type")
-        self.item_align_weight = float(_get(config, "item_align_weight"))
-        self.item_align_tau = float(_get(config, "item_align_tau"))
-        self.seq_align_weight = float(_get(config, "seq_align_weight"))
-        self.seq_align_tau = float(_get(config, "seq_align_tau"))
-        self.seq_mask_share = float(_get(config, "seq_mask_share"))
-        dropout, attn_dropout = float(_get(config, "hidden_dropout_prob")), float(_get(config, "attn_dropout_prob"))
-        eps = float(_get(config, "layer_norm_eps"))
+        self.loss_type = config_value(config, "loss_type", DEFAULTS)
+        self.item_align_weight = float(config_value(config, "item_align_weight", DEFAULTS))
+        self.item_align_tau = float(config_value(config, "item_align_tau", DEFAULTS))
+        self.seq_align_weight = float(config_value(config, "seq_align_weight", DEFAULTS))
+        self.seq_align_tau = float(config_value(config, "seq_align_tau", DEFAULTS))
+        self.seq_mask_share = float(config_value(config, "seq_mask_share", DEFAULTS))
+        dropout, attn_dropout = float(config_value(config, "hidden_dropout_prob", DEFAULTS)), float(config_value(config, "attn_dropout_prob", DEFAULTS))
+        eps = float(config_value(config, "layer_norm_eps", DEFAULTS))
 
         text = np.asarray(config["item_text_embeddings"], dtype=np.float32)
         sids = np.asarray(config["item_sids"], dtype=np.int64)
@@ -112,26 +109,26 @@ class H2Rec(SequentialRecommender):
         self.item_embedding.weight.data.copy_(torch.from_numpy(_pca_init(text, d)))
         # one codebook per SID level: the residual centroids of the codes (code ``codes`` = no text)
         books = _residual_codebooks(text, sids, self.codes, d)
-        self.codebooks = nn.Parameter(torch.from_numpy(books), requires_grad=bool(_get(config, "sid_trainable")))
+        self.codebooks = nn.Parameter(torch.from_numpy(books), requires_grad=bool(config_value(config, "sid_trainable", DEFAULTS)))
         self.register_buffer("item_codes", torch.from_numpy(np.where(sids < 0, self.codes, sids)))
         self.sid_proj = nn.Linear(d, d)
         self.position_embedding = nn.Embedding(self.max_seq_length, d)
         self.dropout = nn.Dropout(dropout)
-        heads = int(_get(config, "cross_heads"))
+        heads = int(config_value(config, "cross_heads", DEFAULTS))
         self.sid_to_hid = nn.ModuleList(CrossAttention(d, heads, dropout, attn_dropout, eps)
                                         for _ in range(self.levels))
         self.hid_to_sid = CrossAttention(d, heads, dropout, attn_dropout, eps)
-        self.gate_kind = _get(config, "gate")
+        self.gate_kind = config_value(config, "gate", DEFAULTS)
         self.register_buffer("prior", torch.linspace(1.0, 0.2, self.levels))
         self.gate = nn.Sequential(nn.Linear(d + self.levels, d), nn.ReLU(), nn.Linear(d, self.levels))
         self.static_gate = nn.Parameter(torch.zeros(self.levels))
         self.level_mask = nn.Parameter(torch.zeros(self.levels, d))
-        self.backbone = TransformerEncoder(n_layers=int(_get(config, "n_layers")), n_heads=int(_get(config, "n_heads")),
-                                           hidden_size=d, inner_size=int(_get(config, "inner_size")),
+        self.backbone = TransformerEncoder(n_layers=int(config_value(config, "n_layers", DEFAULTS)), n_heads=int(config_value(config, "n_heads", DEFAULTS)),
+                                           hidden_size=d, inner_size=int(config_value(config, "inner_size", DEFAULTS)),
                                            hidden_dropout_prob=dropout, attn_dropout_prob=attn_dropout,
-                                           hidden_act=_get(config, "hidden_act"), layer_norm_eps=eps)
-        nn.init.normal_(self.position_embedding.weight, std=float(_get(config, "initializer_range")))
-        nn.init.normal_(self.level_mask, std=float(_get(config, "initializer_range")))
+                                           hidden_act=config_value(config, "hidden_act", DEFAULTS), layer_norm_eps=eps)
+        nn.init.normal_(self.position_embedding.weight, std=float(config_value(config, "initializer_range", DEFAULTS)))
+        nn.init.normal_(self.level_mask, std=float(config_value(config, "initializer_range", DEFAULTS)))
         co = config["item_cooccurrence"]
         self._neighbours = co.tocsr() if hasattr(co, "tocsr") else co
         self._rng = np.random.default_rng(int(config["seed"] or 0))

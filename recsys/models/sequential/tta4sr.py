@@ -223,7 +223,8 @@ def _chain(first, rest):
     yield from rest
 
 
-@register_model("TTA4SR", "sequential", description="test-time augmentation around a trained sequential model")
+@register_model("TTA4SR", "sequential", run_type="tta",
+                description="test-time augmentation around a trained sequential model")
 class TTA4SR(SequentialRecommender):
     """RecBole model wrapping a backbone: trains it unchanged, augments its histories at inference.
 
@@ -239,7 +240,7 @@ class TTA4SR(SequentialRecommender):
     @classmethod
     def known_config_keys(cls, overrides: dict, dataset: str) -> set[str]:
         """Its own keys plus its backbone's (RecBole's yaml and the backbone's defaults)."""
-        from recsys.recbole_bridge import recbole_defaults
+        from recsys.recbole.bridge import recbole_defaults
 
         keys = set(cls.TTA_KEYS)
         name = overrides.get("backbone")

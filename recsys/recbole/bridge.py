@@ -17,6 +17,12 @@ from pathlib import Path
 from recsys.data.atomic import export_atomic
 from recsys.data.prepare import PreparedDataset
 from recsys.data.recipe import CTR_TASKS
+from recsys.models.protocol import (
+    INPUT_KEYS,
+    config_defaults,
+    extra_config_keys,
+    input_defaults,
+)
 from recsys.paths import cache_dir
 
 #: Defaults that keep RecBole quiet, deterministic and out of the working directory.
@@ -67,20 +73,16 @@ def bridge_keys(cls, dataset: str, overrides: dict) -> set[str]:
     """Keys RecBole's pipeline may be given for ``cls``: its yaml files, the keys RecBole reads without a
     yaml default, a model of ours's ``CONFIG_DEFAULTS`` and LLM-side inputs, and whatever a wrapper
     model declares through ``known_config_keys`` (TTA4SR: its backbone's keys)."""
-    from recsys.train.inputs import INPUT_KEYS
-
-    known = set(recbole_defaults(cls, dataset)) | RECBOLE_RUN_KEYS | set(getattr(cls, "CONFIG_DEFAULTS", {}))
-    known |= set(INPUT_KEYS) | set(getattr(cls, "INPUT_DEFAULTS", {}))
-    if hasattr(cls, "known_config_keys"):
-        known |= set(cls.known_config_keys(overrides, dataset))
-    return known
+    known = set(recbole_defaults(cls, dataset)) | RECBOLE_RUN_KEYS | set(config_defaults(cls))
+    known |= set(INPUT_KEYS) | set(input_defaults(cls))
+    return known | extra_config_keys(cls, overrides, dataset)
 
 
 def check_known_keys(overrides: dict, known: set[str], model: str, where: str) -> None:
     """An unknown key is an error naming it, with close matches (RecBole itself merges any key)."""
     import difflib
 
-    from recsys.train.run import ConfigError
+    from recsys.train.config import ConfigError
 
     unknown = [k for k in overrides if k not in known]
     if unknown:

@@ -1,7 +1,8 @@
-"""The extra tensors a model declares in ``register_model(needs=...)``, built or loaded for a run.
+"""The extra tensors a model declares in ``register_model(needs=...)``, built or loaded before training.
 
-Models never read the LLM cache or the data folder themselves: the pipeline resolves their
-needs into arrays aligned with the model's item ids and passes them as config keys.
+Models never read the LLM cache or the data folder themselves, and training never calls an LLM
+backend: the bench runner and the CLI call ``resolve_inputs`` first, which turns a model's needs
+into arrays aligned with its item ids, and hand them to ``recsys.train.run.train_run(inputs=...)``.
 
 - ``item_text_embeddings``: the item-text embedding artefact (``recsys llm embed``), built
   with the run's ``text_encoder`` (default ``minilm``) when the cache does not have it yet;
@@ -28,18 +29,33 @@ import numpy as np
 from recsys.data.cooccurrence import ppmi_neighbours
 from recsys.data.prepare import PreparedDataset
 from recsys.data.tensors import DatasetTensors
-from recsys.errors import RecsysError
+from recsys.models.protocol import (
+    INPUT_KEYS,
+    MissingModelInput,
+    ModelInputs,
+    input_defaults,
+)
+from recsys.models.registry import get_model_spec
 
-#: Config keys that choose how needs are built (accepted for any model that has needs).
-INPUT_KEYS = {"text_encoder": "minilm", "sid_levels": 4, "sid_codes": 128,
-              "profile_generator": "keywords", "profile_kind": "hierarchical", "profile_clusters": 10,
-              "profile_items": 50, "augment": True, "augment_generator": "none", "augment_per_user": 3,
-              "augment_min_share": 0.8, "augment_pool": 20, "augment_min_similarity": 0.3,
-              "hard_negative_generator": "none"}
 
+def resolve_inputs(model_name: str, ds: PreparedDataset, tensors: DatasetTensors,
+                   settings: dict) -> ModelInputs | None:
+    """The model's needs as ``ModelInputs`` (None for a model without needs): arrays for its config,
+    the run's training tensors (with the augmenter's items when it asks for them), artefact metas.
+    Under torchrun, rank 0 fills the artefact cache and the other ranks read it."""
+    from recsys import distributed
 
-class MissingModelInput(RecsysError):
-    pass
+    spec = get_model_spec(model_name)
+    if not spec.needs:
+        return None
+    settings = {**input_defaults(spec.load()), **settings}
+    with distributed.main_first():
+        arrays, metas = model_inputs(spec.needs, ds, tensors, settings)
+    if "training_augmentation" in spec.needs:  # the augmenter's items join the training sequences only
+        real_text = arrays["item_text_embeddings"] * arrays["item_has_text"][:, None]
+        tensors, aug_metas = training_tensors(spec.needs, ds, tensors, settings, real_text)
+        metas = [*metas, *aug_metas]
+    return ModelInputs(arrays, tensors, metas)
 
 
 def _load_artefact(ds: PreparedDataset, name: str):
@@ -122,7 +138,11 @@ def model_inputs(needs: tuple[str, ...], ds: PreparedDataset, tensors: DatasetTe
 def hard_negative_inputs(ds: PreparedDataset, cfg: dict, embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict]:
     """([n, 3] (user_idx, item_idx, negative item), [n, D] hard-negative vectors, meta) of the training pairs."""
     from recsys.data import schema as S
-    from recsys.llm.hard_negatives import FALLBACK, build_hard_negatives, load_hard_negatives
+    from recsys.llm.hard_negatives import (
+        FALLBACK,
+        build_hard_negatives,
+        load_hard_negatives,
+    )
 
     spec = str(cfg["hard_negative_generator"])
     generator = encoder = None
@@ -138,42 +158,6 @@ def hard_negative_inputs(ds: PreparedDataset, cfg: dict, embeddings: np.ndarray)
     pairs = np.stack([frame[S.USER_IDX].to_numpy(), frame[S.ITEM_IDX].to_numpy(),
                       frame["negative_item"].to_numpy()], axis=1)
     return pairs, np.asarray(vectors, dtype=np.float32), {"artefact": f"hard-negatives-{label}", **meta}
-
-
-def align_to_recbole(recbole_dataset, ds: PreparedDataset, arrays: dict) -> dict:
-    """Re-index arrays indexed by our ``item_idx`` (or ``user_idx``, keys ``user_*``) to a RecBole dataset's
-    internal ids; ``hard_negative_pairs`` hold ids themselves (user, item, item) and are re-mapped."""
-    from recsys.data import schema as S
-
-    tokens = recbole_dataset.field2id_token[recbole_dataset.iid_field]  # internal id -> token ([PAD] at 0)
-    lookup = dict(zip(ds.items[S.ITEM].cast(str).to_list(), ds.items[S.ITEM_IDX].to_list()))
-    ours = np.array([0] + [lookup[str(t)] for t in tokens[1:]], dtype=np.int64)
-    u_tokens = recbole_dataset.field2id_token[recbole_dataset.uid_field]
-    u_lookup = dict(zip(ds.users[S.USER].cast(str).to_list(), ds.users[S.USER_IDX].to_list()))
-    users = np.array([0] + [u_lookup[str(t)] for t in u_tokens[1:]], dtype=np.int64)
-    out = {}
-    if "hard_negative_pairs" in arrays:  # ids, not indices: map (user, item, negative); drop pairs RecBole lacks
-        to_item = np.zeros(int(ours.max()) + 1, dtype=np.int64)
-        to_item[ours] = np.arange(len(ours))
-        to_user = np.zeros(int(users.max()) + 1, dtype=np.int64)
-        to_user[users] = np.arange(len(users))
-        p = np.asarray(arrays["hard_negative_pairs"])
-        inside = (p[:, 0] <= users.max()) & (p[:, 1] <= ours.max())
-        p = p[inside]
-        mapped = np.stack([to_user[p[:, 0]], to_item[p[:, 1]], to_item[np.minimum(p[:, 2], ours.max())]], axis=1)
-        keep = (mapped[:, 0] > 0) & (mapped[:, 1] > 0)
-        out["hard_negative_pairs"] = mapped[keep]
-        out["hard_negative_vectors"] = np.asarray(arrays["hard_negative_vectors"])[inside][keep]
-    for key, value in arrays.items():
-        if key in ("hard_negative_pairs", "hard_negative_vectors"):
-            continue
-        if key.startswith("user_"):  # user-indexed arrays (profiles) follow RecBole's user ids
-            out[key] = np.asarray(value)[users]
-        elif hasattr(value, "tocsr"):
-            out[key] = value.tocsr()[ours][:, ours]
-        else:
-            out[key] = np.asarray(value)[ours]
-    return out
 
 
 def cross_domain_embeddings(ds: PreparedDataset, encoder: str, domains: np.ndarray) -> tuple[np.ndarray, dict, np.ndarray]:

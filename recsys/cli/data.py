@@ -1,0 +1,132 @@
+"""``recsys data``: list, prepare, describe and derive (OOD split) datasets."""
+
+from __future__ import annotations
+
+import json
+
+from recsys.cli.common import add_data_dir, dataset_arg, seed_number
+
+
+def cmd_data_list(args) -> int:
+    from recsys.data import available, load_recipe_file
+
+    rows = []
+    for name, path in available().items():
+        r = load_recipe_file(path)
+        rows.append((name, r.task, r.description))
+    if args.json:
+        print(json.dumps([dict(name=n, task=t, description=d) for n, t, d in rows], indent=2))
+        return 0
+    width = max((len(n) for n, _, _ in rows), default=4)
+    for n, t, d in rows:
+        print(f"{n:<{width}}  {t:<14}  {d}")
+    return 0
+
+
+def cmd_data_prepare(args) -> int:
+    from recsys.data import prepare
+
+    ds = prepare(dataset_arg(args), args.data_dir, force=args.force, download=args.download)
+    s = ds.describe()
+    print(f"{ds.name}: {s['users']:,} users, {s['items']:,} items, {s['interactions']:,} interactions "
+          f"-> {ds.path}")
+    if ds.meta.get("skipped_line_count"):
+        print(f"  note: skipped {ds.meta['skipped_line_count']} malformed line(s) "
+              f"(first: {ds.meta['skipped_lines'][:5]}), as the recipe allows")
+    if args.export_atomic:
+        from recsys.data.atomic import export_atomic
+
+        root = export_atomic(ds)
+        print(f"  RecBole atomic files: data_path={root} dataset={ds.name}")
+    return 0
+
+
+def cmd_data_describe(args) -> int:
+    from recsys.data import prepare
+
+    ds = prepare(dataset_arg(args), args.data_dir, download=args.download, progress=not args.json)
+    s = dict(ds.describe())
+    s.update(name=ds.name, task=ds.task, fingerprint=ds.fingerprint, path=str(ds.path))
+    if args.json:
+        print(json.dumps(s, indent=2))
+        return 0
+    print(f"{ds.name} ({ds.task}) - {ds.meta['description']}")
+    print(f"  users         {s['users']:>12,}")
+    print(f"  items         {s['items']:>12,}")
+    print(f"  interactions  {s['interactions']:>12,}")
+    print(f"  density       {s['density']:>12.5f}")
+    q = s["seq_len"]
+    print(f"  per user      min {q['min']}, median {q['median']:.0f}, mean {q['mean']:.1f}, max {q['max']}")
+    print(f"  timestamps    {'yes' if s['has_timestamps'] else 'no (order only)'}")
+    print(f"  text coverage {s['text_coverage']:>12.4f}")
+    print("  splits        " + ", ".join(f"{k} {v:,}" for k, v in s["splits"].items()))
+    for key in ("domains", "scenarios"):
+        if key in s:
+            print(f"  {key:<13} " + ", ".join(f"{k} {v:,}" for k, v in s[key].items()))
+    print(f"  fingerprint   {ds.fingerprint[:16]}  ({ds.path})")
+    return 0
+
+
+def cmd_data_ood_split(args) -> int:
+    from recsys.data import prepare
+    from recsys.data.ood import ood_recipe, shift_report
+    from recsys.data.recipe import find_recipe
+
+    path = ood_recipe(find_recipe(dataset_arg(args)), args.shift, args.out, args.ood, args.valid, args.test,
+                      args.seed)
+    print(f"wrote {path}")
+    ds = prepare(path, args.data_dir, download=args.download)
+    report = shift_report(ds.interactions)
+    if args.json:
+        print(json.dumps({"recipe": str(path), "prepared": str(ds.path), "splits": report}, indent=2, default=str))
+        return 0
+    print(f"{ds.name}: {ds.describe()['users']:,} users, {ds.describe()['items']:,} items -> {ds.path}")
+    print(f"  {'split':<9} {'rows':>9} {'users':>7}  mean training popularity of its items")
+    for name, row in report.items():
+        print(f"  {name:<9} {row['rows']:>9,} {row['users']:>7,}  {row['mean_train_popularity']:.1f}")
+    print(f"use it with --recipe {path} (or `recsys train --dataset {path} ...`); "
+          "test_ood is evaluated beside the IID test")
+    return 0
+
+
+def check_args(parser, args) -> None:
+    """``prepare`` and ``describe`` take a NAME or a --recipe FILE, exactly one."""
+    if not (args.name or args.recipe):
+        parser.error(f"data {args.data_command}: give a dataset NAME or --recipe FILE")
+    if args.name and args.recipe:
+        parser.error(f"data {args.data_command}: give a dataset NAME or --recipe FILE, not both "
+                     f"({args.name!r} and {args.recipe!r})")
+
+
+def add_parser(sub) -> None:
+    data = sub.add_parser("data", help="list, prepare and describe datasets")
+    dsub = data.add_subparsers(dest="data_command", required=True)
+    p = dsub.add_parser("list", help="shipped dataset recipes")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_data_list)
+    for name, func, text in (("prepare", cmd_data_prepare, "prepare a dataset (cached by fingerprint)"),
+                             ("describe", cmd_data_describe, "statistics of a prepared dataset")):
+        p = dsub.add_parser(name, help=text)
+        p.add_argument("name", nargs="?", help="a shipped dataset name (see `recsys data list`)")
+        p.add_argument("--recipe", help="a recipe TOML file instead of a shipped name")
+        add_data_dir(p)
+        p.set_defaults(func=func, check=check_args)
+        if name == "prepare":
+            p.add_argument("--force", action="store_true", help="prepare again even if cached")
+            p.add_argument("--export-atomic", action="store_true", help="also write RecBole atomic files")
+        else:
+            p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = dsub.add_parser("ood-split", help="derive a recipe with an IID split plus a shifted test_ood split")
+    p.add_argument("name", nargs="?", help="a shipped dataset name (see `recsys data list`)")
+    p.add_argument("--recipe", help="a recipe TOML file instead of a shipped name")
+    p.add_argument("--shift", required=True, choices=("popularity", "temporal"),
+                   help="popularity: OOD items drawn inversely to popularity; temporal: each user's latest share")
+    p.add_argument("--ood", type=float, default=0.2, help="share of interactions in test_ood (default 0.2)")
+    p.add_argument("--valid", type=float, default=0.1, help="share of the rest for IID validation (default 0.1)")
+    p.add_argument("--test", type=float, default=0.2, help="share of the rest for the IID test (default 0.2)")
+    p.add_argument("--seed", type=seed_number, default=2024)
+    p.add_argument("--out", default=".", help="folder for the derived recipe (default: the current folder)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    add_data_dir(p)
+    p.set_defaults(func=cmd_data_ood_split)
