@@ -47,3 +47,22 @@ class RecipeError(RecsysError, ValueError):
         super().__init__(text)
         self.recipe = recipe
         self.key = key
+
+
+class ConfigError(RecsysError, KeyError):
+    """A run's configuration key that is unknown, or a value of the wrong type or range."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return self.args[0]
+
+
+def check_section_keys(section: dict, allowed: set[str], recipe: str | Path, prefix: str) -> None:
+    """An unknown key of a recipe section is an error naming it, with the closest allowed key."""
+    import difflib
+
+    extra = set(section) - allowed
+    if extra:
+        bad = sorted(extra)[0]
+        close = difflib.get_close_matches(bad, allowed, n=1)
+        hint = f"did you mean '{close[0]}'?" if close else f"allowed keys: {sorted(allowed)}"
+        raise RecipeError("unknown key", recipe=recipe, key=f"{prefix}{bad}", hint=hint)

@@ -9,11 +9,10 @@ from dataclasses import dataclass
 
 from recsys.bench.records import record_for
 from recsys.bench.run_types import CellRun, checkpoint_path, entry_run_type
-from recsys.bench.store import run_id
 from recsys.bench.suite import Suite, suite_entry
 from recsys.data.context_tensors import tensors_for
-from recsys.data.prepare import PreparedDataset, prepare
-from recsys.train.run import RunResult, config_hash, failure_message
+from recsys.data.prepare import prepare
+from recsys.train.run import RunResult, failure_message
 
 
 @dataclass
@@ -51,21 +50,15 @@ class Outcome:
     line: str
 
 
-_PREPARED: dict = {}  # per process: dataset -> (PreparedDataset, tensors), reused by the next cells
+_PREPARED_DATA: dict = {}  # per process: dataset -> (PreparedDataset, tensors), reused by the next cells
 
 
-def _prepared(dataset: str, data_dir: str | None, progress: bool | None):
+def prepared_data(dataset: str, data_dir: str | None, progress: bool | None):
     key = (dataset, data_dir)
-    if key not in _PREPARED:
+    if key not in _PREPARED_DATA:
         ds = prepare(dataset, data_dir, progress=progress is not False)
-        _PREPARED[key] = (ds, tensors_for(ds))
-    return _PREPARED[key]
-
-
-def cell_id(suite: Suite, entry: str, overrides: dict, seed: int, ds: PreparedDataset) -> tuple[str, str]:
-    identity = entry_run_type(suite, entry).identity(suite, overrides)
-    chash = config_hash({"model": entry, **identity})
-    return run_id(entry, ds.fingerprint, chash, seed), chash
+        _PREPARED_DATA[key] = (ds, tensors_for(ds))
+    return _PREPARED_DATA[key]
 
 
 def backbone_entries(suite: Suite) -> set[str]:
@@ -84,7 +77,7 @@ def run_job(job: Job) -> Outcome:
     if job.threads:
         torch.set_num_threads(job.threads)
     suite, c = job.suite, job.cell
-    ds, tensors = _prepared(c.dataset, job.data_dir, job.progress)
+    ds, tensors = prepared_data(c.dataset, job.data_dir, job.progress)
     keeps_weights = backbone_entries(suite)
     saves = []
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from recsys.bench.store import run_id
 from recsys.bench.suite import Suite, suite_entry
 from recsys.data.context_tensors import tensors_for
 from recsys.data.prepare import PreparedDataset
@@ -27,7 +28,7 @@ from recsys.data.tensors import DatasetTensors
 from recsys.errors import RecipeError
 from recsys.llm.inputs import resolve_inputs
 from recsys.models.registry import ModelSpec, get_model_spec
-from recsys.train.run import RunResult, train_run
+from recsys.train.run import RunResult, config_hash, train_run
 
 
 def train_model(model: str, ds: PreparedDataset, overrides: dict | None = None, seed: int = 1,
@@ -135,7 +136,6 @@ class TestTimeAugmentation(RunType):
                 "backbone_config": suite_entry(suite, overrides["backbone"])}
 
     def run(self, cell: CellRun) -> RunResult:
-        from recsys.bench.jobs import cell_id
         from recsys.train.tta import tta_run
 
         backbone = cell.overrides["backbone"]
@@ -173,6 +173,13 @@ def run_type_of(spec: ModelSpec, overrides: dict) -> RunType:
                               key="per_domain")
         name = "per_domain"
     return RUN_TYPES[name]
+
+
+def cell_id(suite: Suite, entry: str, overrides: dict, seed: int, ds: PreparedDataset) -> tuple[str, str]:
+    """(run id, config hash) of one cell: what its run type says it depends on, the data and the seed."""
+    identity = entry_run_type(suite, entry).identity(suite, overrides)
+    chash = config_hash({"model": entry, **identity})
+    return run_id(entry, ds.fingerprint, chash, seed), chash
 
 
 def entry_run_type(suite: Suite, entry: str) -> RunType:

@@ -7,8 +7,8 @@ run where it is sent), ``executors`` (where cells run), ``records`` and ``store`
 from __future__ import annotations
 
 from recsys.bench.executors import LocalExecutor
-from recsys.bench.jobs import Cell, Job, Outcome, _prepared, cell_id, run_job
-from recsys.bench.run_types import entry_run_type
+from recsys.bench.jobs import Cell, Job, Outcome, prepared_data, run_job
+from recsys.bench.run_types import cell_id, entry_run_type
 from recsys.bench.store import ResultsStore
 from recsys.bench.suite import Suite, suite_entry
 from recsys.data.prepare import prepare
@@ -54,7 +54,7 @@ def run_suite(suite: Suite, store: ResultsStore, data_dir: str | None = None, pr
 
     def dataset(name):  # the driver needs each dataset's fingerprint (run ids); in-process cells reuse it
         if name not in prepared:
-            prepared[name] = (_prepared(name, data_dir, progress)[0] if executor.in_process
+            prepared[name] = (prepared_data(name, data_dir, progress)[0] if executor.in_process
                               else prepare(name, data_dir, progress=progress is not False))
         return prepared[name]
 

@@ -25,7 +25,7 @@ import polars as pl
 
 from recsys.data import readers
 from recsys.data import schema as S
-from recsys.errors import DataError, RecipeError
+from recsys.errors import DataError, RecipeError, check_section_keys
 
 CONTEXT_KEYS = {"join", "label", "scenario", "sparse", "dense", "groups"}
 JOIN_KEYS = {"file", "format", "key", "on", "columns", "first_token", "extract", "names", "encoding"}
@@ -34,11 +34,10 @@ CORE = {S.USER, S.ITEM, S.TIME, S.ORDER, S.RATING, S.DOMAIN, S.SCENARIO, S.LABEL
 
 def validate_context(spec: dict, files: dict, recipe: Path) -> None:
     """Structural checks with the recipe file and the key named."""
-    from recsys.data.recipe import _check_keys
 
-    _check_keys(spec, CONTEXT_KEYS, recipe, "context.")
+    check_section_keys(spec, CONTEXT_KEYS, recipe, "context.")
     for i, join in enumerate(spec.get("join", [])):
-        _check_keys(join, JOIN_KEYS, recipe, f"context.join[{i}].")
+        check_section_keys(join, JOIN_KEYS, recipe, f"context.join[{i}].")
         for need in ("file", "key", "columns"):
             if need not in join:
                 raise RecipeError("missing key", recipe=recipe, key=f"context.join[{i}].{need}")

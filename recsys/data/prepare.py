@@ -278,6 +278,43 @@ def prepare(dataset: str | Path | Recipe, data_root: str | Path | None = None, *
         return _prepare_into(out, recipe, resolver, fp, progress)
 
 
+def _meta(recipe: Recipe, resolver: FileResolver, fp: str, stats: dict, extra: dict, t0: float) -> dict:
+    """What ``meta.json`` records: the recipe, the files read (with their sha256), statistics and timing."""
+    return {
+        "name": recipe.name,
+        "task": recipe.task,
+        "description": recipe.description,
+        "fingerprint": fp,
+        "format_version": FORMAT_VERSION,
+        "recipe_file": str(recipe.source),
+        "recipe": recipe.raw,
+        "files": {k: {"path": str(resolver.path(k)), "sha256": resolver.sha(k)} for k in _used_files(recipe)},
+        "rows_read": extra["rows_read"],
+        "skipped_lines": extra["skipped_lines"],
+        "skipped_line_count": extra["skipped_line_count"],
+        "stats": stats,
+        **{k: v for k, v in extra.items() if k in ("domain_split", "context_fields")},
+        "prepared_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "seconds": round(time.perf_counter() - t0, 3),
+    }
+
+
+def _write_prepared(out: Path, df, items, users, meta: dict) -> None:
+    """Write into a temporary folder beside ``out``, then rename it into place (never half a dataset)."""
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    df.write_parquet(tmp / "interactions.parquet")
+    items.write_parquet(tmp / "items.parquet")
+    users.write_parquet(tmp / "users.parquet")
+    (tmp / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
+    if out.is_symlink():  # --force on an entry that is a link: drop the link, never what it points to
+        out.unlink()
+    elif out.exists():
+        shutil.rmtree(out)
+    os.replace(tmp, out)
+
+
 def _prepare_into(out: Path, recipe: Recipe, resolver: FileResolver, fp: str, progress: bool) -> PreparedDataset:
     t0 = time.perf_counter()
     steps = ["read", "filter", "split", "index", "text", "write"]
@@ -318,37 +355,12 @@ def _prepare_into(out: Path, recipe: Recipe, resolver: FileResolver, fp: str, pr
         items = attach_text(items, sources, resolver.path)
     step("text")
 
-    stats = compute_stats(df, items)
-    meta = {
-        "name": recipe.name,
-        "task": recipe.task,
-        "description": recipe.description,
-        "fingerprint": fp,
-        "format_version": FORMAT_VERSION,
-        "recipe_file": str(recipe.source),
-        "recipe": recipe.raw,
-        "files": {k: {"path": str(resolver.path(k)), "sha256": resolver.sha(k)} for k in _used_files(recipe)},
-        "rows_read": rows_read,
-        "skipped_lines": report.skipped_lines[:100],
-        "skipped_line_count": len(report.skipped_lines),
-        "stats": stats,
-        **({"domain_split": domain_report} if domain_report else {}),
-        **({"context_fields": context_fields} if context_fields else {}),
-        "prepared_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "seconds": round(time.perf_counter() - t0, 3),
-    }
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    df.write_parquet(tmp / "interactions.parquet")
-    items.write_parquet(tmp / "items.parquet")
-    users.write_parquet(tmp / "users.parquet")
-    (tmp / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
-    if out.is_symlink():  # --force on an entry that is a link: drop the link, never what it points to
-        out.unlink()
-    elif out.exists():
-        shutil.rmtree(out)
-    os.replace(tmp, out)
+    extra = {"rows_read": rows_read, "skipped_lines": report.skipped_lines[:100],
+             "skipped_line_count": len(report.skipped_lines),
+             **({"domain_split": domain_report} if domain_report else {}),
+             **({"context_fields": context_fields} if context_fields else {})}
+    meta = _meta(recipe, resolver, fp, compute_stats(df, items), extra, t0)
+    _write_prepared(out, df, items, users, meta)
     step("write")
     if bar:
         bar.close()

@@ -17,7 +17,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from recsys.errors import RecipeError
+from recsys.errors import RecipeError, check_section_keys
 from recsys.paths import name_problem, recipes_dir, relative_path_problem
 
 TASKS = ("sequential", "general", "cross_domain", "ctr", "multi_scenario")
@@ -81,15 +81,6 @@ class Recipe:
         """sha256 of the recipe's content (not its path or comments)."""
         blob = json.dumps(self.raw, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()
-
-
-def _check_keys(section: dict, allowed: set[str], recipe: Path, prefix: str) -> None:
-    extra = set(section) - allowed
-    if extra:
-        bad = sorted(extra)[0]
-        close = difflib.get_close_matches(bad, allowed, n=1)
-        hint = f"did you mean '{close[0]}'?" if close else f"allowed keys: {sorted(allowed)}"
-        raise RecipeError("unknown key", recipe=recipe, key=f"{prefix}{bad}", hint=hint)
 
 
 def _require(section: dict, key: str, recipe: Path, prefix: str = ""):
@@ -192,7 +183,7 @@ def _check_columns(inter: dict, source: Path) -> None:
 
 def validate(raw: dict, source: Path) -> Recipe:
     """Check a recipe's structure and value types; every problem names the recipe file and the key."""
-    _check_keys(raw, TOP_KEYS, source, "")
+    check_section_keys(raw, TOP_KEYS, source, "")
     name = _require(raw, "name", source)
     problem = name_problem(name)
     if problem:
@@ -203,13 +194,47 @@ def validate(raw: dict, source: Path) -> Recipe:
     task = _require(raw, "task", source)
     if task not in TASKS:
         raise RecipeError(f"unknown task {task!r}; known: {TASKS}", recipe=source, key="task")
+    files = _validate_files(raw, source)
+    inter = _require(raw, "interactions", source)
+    if not isinstance(inter, dict):
+        raise RecipeError("expected a table [interactions]", recipe=source, key="interactions")
+    check_section_keys(inter, INTERACTION_KEYS, source, "interactions.")
+    _require(inter, "format", source, "interactions.")
+    _check_values(inter, "interactions", source, "interactions.")
+    _check_columns(inter, source)
+    _validate_split(raw, inter, files, source)
+    check_section_keys(_check_table(raw, "filters", source), FILTER_KEYS, source, "filters.")
+    _check_values(raw.get("filters", {}), "filters", source, "filters.")
+    from recsys.data.text import TextSource
+
+    for i, spec in enumerate(raw.get("item_text", [])):
+        src = TextSource.from_recipe(spec, str(source), i)
+        for fkey in [src.file] + [hop.get("file") for hop in src.via or []]:
+            _file_listed(fkey, files, source, f"item_text[{i}]")
+    if "context" in raw:
+        from recsys.data.context import validate_context
+
+        validate_context(raw["context"], files, source)
+    elif task in CTR_TASKS and "label" not in inter.get("columns", {}):
+        raise RecipeError("a CTR dataset needs a label", recipe=source, key="context.label",
+                          hint="map a column to 'label' under [interactions] columns, or set [context] label")
+    return Recipe(name=name, source=source, raw=raw)
+
+
+def _file_listed(fkey, files: dict, source: Path, key: str) -> None:
+    if fkey not in files:
+        raise RecipeError(f"names file {fkey!r}, which is not under [files]", recipe=source, key=key)
+
+
+def _validate_files(raw: dict, source: Path) -> dict:
+    """The [files] tables: each has a path; a downloaded one a safe https url and a relative path."""
     files = _require(raw, "files", source)
     if not files or not isinstance(files, dict):
         raise RecipeError("no files listed", recipe=source, key="files")
     for key, spec in files.items():
         if not isinstance(spec, dict):
             raise RecipeError("each file must be a table with at least 'path'", recipe=source, key=f"files.{key}")
-        _check_keys(spec, FILE_KEYS, source, f"files.{key}.")
+        check_section_keys(spec, FILE_KEYS, source, f"files.{key}.")
         path = _require(spec, "path", source, f"files.{key}.")
         if not isinstance(path, str) or not path.strip() or "\0" in path:
             raise RecipeError(f"expected a file path, found {type(path).__name__} {path!r}"[:200], recipe=source,
@@ -222,17 +247,15 @@ def validate(raw: dict, source: Path) -> Recipe:
                 raise RecipeError(f"path {problem}", recipe=source, key=f"files.{key}.path",
                                   hint="a file with a url is downloaded into the cache, so its path is relative")
         _check_values(spec, "files", source, f"files.{key}.")
-    inter = _require(raw, "interactions", source)
-    if not isinstance(inter, dict):
-        raise RecipeError("expected a table [interactions]", recipe=source, key="interactions")
-    _check_keys(inter, INTERACTION_KEYS, source, "interactions.")
-    _require(inter, "format", source, "interactions.")
-    _check_values(inter, "interactions", source, "interactions.")
-    _check_columns(inter, source)
+    return files
+
+
+def _validate_split(raw: dict, inter: dict, files: dict, source: Path) -> None:
+    """The [split] table: a known method, and every file it (or [interactions]) names listed under [files]."""
     split = _require(raw, "split", source)
     if not isinstance(split, dict):
         raise RecipeError("expected a table [split]", recipe=source, key="split")
-    _check_keys(split, SPLIT_KEYS, source, "split.")
+    check_section_keys(split, SPLIT_KEYS, source, "split.")
     _check_values(split, "split", source, "split.")
     method = _require(split, "method", source, "split.")
     from recsys.data.splits import METHODS
@@ -240,36 +263,12 @@ def validate(raw: dict, source: Path) -> Recipe:
     if method not in METHODS:
         raise RecipeError(f"unknown split method {method!r}; known: {METHODS}", recipe=source, key="split.method")
     if method == "given":
-        parts = _require(split, "files", source, "split.")
-        for part, fkey in parts.items():
-            if fkey not in files:
-                raise RecipeError(f"names file {fkey!r}, which is not under [files]", recipe=source,
-                                  key=f"split.files.{part}")
+        for part, fkey in _require(split, "files", source, "split.").items():
+            _file_listed(fkey, files, source, f"split.files.{part}")
     else:
-        fkey = _require(inter, "file", source, "interactions.")
-        if fkey not in files:
-            raise RecipeError(f"names file {fkey!r}, which is not under [files]", recipe=source, key="interactions.file")
-    if "item_map" in inter and inter["item_map"] not in files:
-        raise RecipeError(f"names file {inter['item_map']!r}, which is not under [files]", recipe=source,
-                          key="interactions.item_map")
-    _check_keys(_check_table(raw, "filters", source), FILTER_KEYS, source, "filters.")
-    _check_values(raw.get("filters", {}), "filters", source, "filters.")
-    from recsys.data.text import TextSource
-
-    for i, spec in enumerate(raw.get("item_text", [])):
-        src = TextSource.from_recipe(spec, str(source), i)
-        for fkey in [src.file] + [hop.get("file") for hop in src.via or []]:
-            if fkey not in files:
-                raise RecipeError(f"names file {fkey!r}, which is not under [files]", recipe=source,
-                                  key=f"item_text[{i}]")
-    if "context" in raw:
-        from recsys.data.context import validate_context
-
-        validate_context(raw["context"], files, source)
-    elif task in CTR_TASKS and "label" not in inter.get("columns", {}):
-        raise RecipeError("a CTR dataset needs a label", recipe=source, key="context.label",
-                          hint="map a column to 'label' under [interactions] columns, or set [context] label")
-    return Recipe(name=name, source=source, raw=raw)
+        _file_listed(_require(inter, "file", source, "interactions."), files, source, "interactions.file")
+    if "item_map" in inter:
+        _file_listed(inter["item_map"], files, source, "interactions.item_map")
 
 
 def load_recipe_file(path: str | Path) -> Recipe:

@@ -92,32 +92,10 @@ def evaluate(score_fn: ScoreFn, tensors: DatasetTensors, phase: str = "test", ks
             stop = min(start + batch_size, mine.stop)
             u = users[start: stop]
             pos = targets[start: stop]
-            width = int((pos >= 0).sum(1).max())
-            pos = pos[:, :width]
-            # a copy: scores may alias model state (a buffer, an expanded view), and masking is in place
-            scores = score_fn(u, history).detach().reshape(len(u), -1).clone()
-            if not scores.is_floating_point():
-                scores = scores.float()
-            if scores.shape[1] != tensors.n_items + 1:
-                raise ValueError(f"score_fn returned {scores.shape[1]} columns; expected n_items + 1 = "
-                                 f"{tensors.n_items + 1} (column 0 is padding)")
-            if torch.isnan(scores.max()):  # max propagates NaN: one cheap pass
-                raise FloatingPointError("the model produced NaN scores during evaluation")
-            idx = pos.clamp(min=0)
-            target_scores = scores.gather(1, idx)
-            scores[:, 0] = -torch.inf
-            mask_history(scores, u, history, -torch.inf if history_score is None else history_score)
-            # a target that repeats a history item stays rankable (history minus targets, as RecBole)
-            repeats += int((torch.isneginf(scores.gather(1, idx)) & (pos >= 0)).sum())
-            scores.scatter_(1, idx, torch.where(pos >= 0, target_scores, scores.gather(1, idx)))
-            if candidates is not None:
-                scores[:, ~candidates] = -torch.inf
-            if row_candidates is not None:  # keep only each user's sampled candidates and targets
-                keep = torch.zeros_like(scores, dtype=torch.bool)
-                keep.scatter_(1, row_candidates[start: stop], True)
-                keep.scatter_(1, idx, pos >= 0)
-                keep[:, 0] = False
-                scores[~keep] = -torch.inf
+            pos = pos[:, :int((pos >= 0).sum(1).max())]
+            scores = _batch_scores(score_fn, u, history, tensors.n_items)
+            sampled = row_candidates[start: stop] if row_candidates is not None else None
+            repeats += _rankable(scores, u, pos, history, history_score, candidates, sampled)
             top = scores.topk(kmax, dim=1)
             ranks = positive_ranks(scores, pos, tie_policy, seed=seed + start, top_values=top.values)
             for key, vec in rank_metrics(ranks, ks).items():
@@ -129,6 +107,50 @@ def evaluate(score_fn: ScoreFn, tensors: DatasetTensors, phase: str = "test", ks
         vectors = {k: distributed.all_gather_array(v) for k, v in sorted(vectors.items())}
         top = distributed.all_gather_rows(top)
         repeats = int(distributed.all_reduce_sum(repeats))
+    summary, labels = _summary(vectors, top, users, targets, history, popularity, ks, groups)
+    return EvalResult(phase=phase, users=users, per_user=vectors, summary=summary, tie_policy=tie_policy,
+                      repeated_targets=repeats, groups=labels)
+
+
+def _batch_scores(score_fn: ScoreFn, u: np.ndarray, history, n_items: int) -> torch.Tensor:
+    """One batch's [users, n_items + 1] float scores, checked (shape, NaN)."""
+    # a copy: scores may alias model state (a buffer, an expanded view), and masking is in place
+    scores = score_fn(u, history).detach().reshape(len(u), -1).clone()
+    if not scores.is_floating_point():
+        scores = scores.float()
+    if scores.shape[1] != n_items + 1:
+        raise ValueError(f"score_fn returned {scores.shape[1]} columns; expected n_items + 1 = "
+                         f"{n_items + 1} (column 0 is padding)")
+    if torch.isnan(scores.max()):  # max propagates NaN: one cheap pass
+        raise FloatingPointError("the model produced NaN scores during evaluation")
+    return scores
+
+
+def _rankable(scores: torch.Tensor, u: np.ndarray, pos: torch.Tensor, history, history_score: float | None,
+              candidates: torch.Tensor | None, sampled: torch.Tensor | None) -> int:
+    """Mask in place what may not be ranked (padding, history, non-candidates); targets stay rankable.
+    Returns how many targets repeat a history item."""
+    idx = pos.clamp(min=0)
+    target_scores = scores.gather(1, idx)
+    scores[:, 0] = -torch.inf
+    mask_history(scores, u, history, -torch.inf if history_score is None else history_score)
+    # a target that repeats a history item stays rankable (history minus targets, as RecBole)
+    repeats = int((torch.isneginf(scores.gather(1, idx)) & (pos >= 0)).sum())
+    scores.scatter_(1, idx, torch.where(pos >= 0, target_scores, scores.gather(1, idx)))
+    if candidates is not None:
+        scores[:, ~candidates] = -torch.inf
+    if sampled is not None:  # keep only each user's sampled candidates and targets
+        keep = torch.zeros_like(scores, dtype=torch.bool)
+        keep.scatter_(1, sampled, True)
+        keep.scatter_(1, idx, pos >= 0)
+        keep[:, 0] = False
+        scores[~keep] = -torch.inf
+    return repeats
+
+
+def _summary(vectors: dict, top: torch.Tensor, users, targets, history, popularity, ks,
+             groups: GroupSpec | None) -> tuple[dict, dict]:
+    """(mean metrics, beyond-accuracy metrics and group means; each user's group labels)."""
     summary = {k: float(v.mean()) for k, v in vectors.items()}
     for k in ks:
         summary.update(beyond_metrics(top, popularity, k))
@@ -138,8 +160,6 @@ def evaluate(score_fn: ScoreFn, tensors: DatasetTensors, phase: str = "test", ks
         single = targets[:, :1].numpy() if int(width.max()) == 1 else targets.numpy()
         labels = user_groups(users, single, history.lengths, popularity, groups)
         summary.update(group_summary(vectors, labels, groups.metrics))
-    return EvalResult(phase=phase, users=users, per_user=vectors, summary=summary, tie_policy=tie_policy,
-                      repeated_targets=repeats, groups=labels)
-
+    return summary, labels
 
 __all__ = ["EvalResult", "evaluate", "mask_history", "RANK_METRICS", "DEFAULT_KS"]

@@ -62,14 +62,8 @@ def augment_training(ds: PreparedDataset, embeddings: np.ndarray, generator=None
     the new one follows. ``embeddings``: [n_items + 1, D] item text embeddings (rows of text-less
     items are 0; such items are neither candidates nor evidence).
     """
-    if S.DOMAIN not in ds.items.columns:
-        raise ValueError(f"{ds.name} has no item domains; the augmenter needs a cross-domain dataset")
     items = ds.items.sort(S.ITEM_IDX)
-    domains = sorted(items[S.DOMAIN].drop_nulls().unique().to_list())
-    if len(domains) != 2:
-        raise ValueError(f"{ds.name}: the augmenter needs two domains, found {domains}")
-    code = np.full(len(embeddings), -1, dtype=np.int64)
-    code[items[S.ITEM_IDX].to_numpy()] = [domains.index(d) if d in domains else -1 for d in items[S.DOMAIN].to_list()]
+    domains, code = _domain_codes(ds, items, len(embeddings))
     unit = unit_rows(np.asarray(embeddings, dtype=np.float32))
     has_text = np.abs(embeddings).sum(1) > 0
     has_text[0] = False
@@ -80,35 +74,74 @@ def augment_training(ds: PreparedDataset, embeddings: np.ndarray, generator=None
     label = generator.name if generator is not None else FALLBACK
     gen = None
     if generator is not None:
-        from recsys.llm.profiles import CachedGeneration
+        from recsys.llm.generation import CachedGeneration
 
         gen = CachedGeneration(ds, generator, max_tokens=32, seed=0, flush_every=50, progress=progress,
                                system=SYSTEM, namespace="augment")
     plans, prompts = [], []
     for user, seq in zip(train[S.USER_IDX].to_list(), train[S.ITEM_IDX].to_list()):
-        seq = np.asarray(seq, dtype=np.int64)
-        counts = np.bincount(code[seq][code[seq] >= 0], minlength=2)
-        if counts.sum() == 0:
+        plan = _plan(user, np.asarray(seq, dtype=np.int64), code, has_text, unit, pools, min_share, pool)
+        if plan is None:
             continue
-        major = int(counts.argmax())
-        if counts[major] / counts.sum() < min_share or not len(pools[1 - major]):
-            continue
-        evidence = seq[has_text[seq]]
-        if not len(evidence):
-            continue
-        profile = unit_rows(unit[evidence].mean(0))
-        cand = pools[1 - major]
-        cand = cand[~np.isin(cand, seq)]
-        sims = unit[cand] @ profile
-        top = np.argsort(-sims, kind="stable")[:pool]
-        plans.append((user, seq, major, cand[top], sims[top], profile))
+        plans.append(plan)
         if gen is not None:
+            _, seq, major, cand, _, _ = plan
             recent = [titles.get(int(i)) or "(item without text)" for i in seq[-history_items:]]
             prompts.append(PROMPT.format(src=domains[major], dst=domains[1 - major], k=per_user,
                                          history="\n".join(f"- {t}" for t in recent),
                                          candidates="\n".join(f"{n}. {titles.get(int(i)) or ''}"
-                                                              for n, i in enumerate(cand[top], 1))))
+                                                              for n, i in enumerate(cand, 1))))
     answers = gen.run(prompts, [p[0] for p in plans], "augment") if gen is not None else None
+    rows, proposed = _kept_rows(plans, answers, unit, per_user, min_similarity)
+    frame = pl.DataFrame(rows, schema={S.USER_IDX: pl.Int64, S.ITEM_IDX: pl.Int64, "after": pl.Int64,
+                                       "similarity": pl.Float64})
+    meta = {"backend": label, "model": getattr(generator, "model", "cosine"),
+            "is_llm": bool(getattr(generator, "is_llm", False)), "per_user": per_user, "min_share": min_share,
+            "pool": pool, "min_similarity": min_similarity, "dominated_users": len(plans), "proposed": proposed,
+            "kept": len(frame), "users": int(train.height), "source_split": "train",
+            "text_coverage": float(has_text[1:].mean()) if len(has_text) > 1 else 0.0}
+    if save:
+        name = f"augment-{label}"
+        atomic_write(artefact_dir(ds) / f"{name}.parquet", frame.write_parquet)
+        write_meta(ds, name, {**meta, "file": f"{name}.parquet"})
+    return frame, meta
+
+
+def _domain_codes(ds: PreparedDataset, items: pl.DataFrame, n_rows: int) -> tuple[list[str], np.ndarray]:
+    """(the two domain names, each item row's domain code: 0, 1 or -1); anything but two domains is an error."""
+    if S.DOMAIN not in ds.items.columns:
+        raise ValueError(f"{ds.name} has no item domains; the augmenter needs a cross-domain dataset")
+    domains = sorted(items[S.DOMAIN].drop_nulls().unique().to_list())
+    if len(domains) != 2:
+        raise ValueError(f"{ds.name}: the augmenter needs two domains, found {domains}")
+    code = np.full(n_rows, -1, dtype=np.int64)
+    code[items[S.ITEM_IDX].to_numpy()] = [domains.index(d) if d in domains else -1 for d in items[S.DOMAIN].to_list()]
+    return domains, code
+
+
+def _plan(user: int, seq: np.ndarray, code, has_text, unit, pools, min_share: float, pool: int):
+    """(user, seq, major domain, candidates, similarities, profile) for a user dominated by one domain
+    (share >= ``min_share``): the other domain's items nearest the user's text profile; None otherwise."""
+    counts = np.bincount(code[seq][code[seq] >= 0], minlength=2)
+    if counts.sum() == 0:
+        return None
+    major = int(counts.argmax())
+    if counts[major] / counts.sum() < min_share or not len(pools[1 - major]):
+        return None
+    evidence = seq[has_text[seq]]
+    if not len(evidence):
+        return None
+    profile = unit_rows(unit[evidence].mean(0))
+    cand = pools[1 - major]
+    cand = cand[~np.isin(cand, seq)]
+    sims = unit[cand] @ profile
+    top = np.argsort(-sims, kind="stable")[:pool]
+    return user, seq, major, cand[top], sims[top], profile
+
+
+def _kept_rows(plans: list, answers: list[str] | None, unit, per_user: int, min_similarity: float):
+    """The picked candidates at or above ``min_similarity``, each placed after its most similar history item;
+    (rows, how many were proposed)."""
     rows: dict[str, list] = {S.USER_IDX: [], S.ITEM_IDX: [], "after": [], "similarity": []}
     proposed = 0
     for n, (user, seq, major, cand, sims, profile) in enumerate(plans):
@@ -124,15 +157,4 @@ def augment_training(ds: PreparedDataset, embeddings: np.ndarray, generator=None
             rows[S.ITEM_IDX].append(item)
             rows["after"].append(anchor)
             rows["similarity"].append(float(sims[i]))
-    frame = pl.DataFrame(rows, schema={S.USER_IDX: pl.Int64, S.ITEM_IDX: pl.Int64, "after": pl.Int64,
-                                       "similarity": pl.Float64})
-    meta = {"backend": label, "model": getattr(generator, "model", "cosine"),
-            "is_llm": bool(getattr(generator, "is_llm", False)), "per_user": per_user, "min_share": min_share,
-            "pool": pool, "min_similarity": min_similarity, "dominated_users": len(plans), "proposed": proposed,
-            "kept": len(frame), "users": int(train.height), "source_split": "train",
-            "text_coverage": float(has_text[1:].mean()) if len(has_text) > 1 else 0.0}
-    if save:
-        name = f"augment-{label}"
-        atomic_write(artefact_dir(ds) / f"{name}.parquet", frame.write_parquet)
-        write_meta(ds, name, {**meta, "file": f"{name}.parquet"})
-    return frame, meta
+    return rows, proposed

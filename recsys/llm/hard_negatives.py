@@ -61,56 +61,14 @@ def build_hard_negatives(ds: PreparedDataset, embeddings: np.ndarray, generator=
     unit = unit_rows(emb)
     has_text = np.abs(emb).sum(1) > 0
     has_text[0] = False
-    train = ordered(ds.split(S.TRAIN)).group_by(S.USER_IDX, maintain_order=True).agg(pl.col(S.ITEM_IDX))
-    users, seqs = train[S.USER_IDX].to_list(), [np.asarray(s, dtype=np.int64) for s in train[S.ITEM_IDX].to_list()]
-    pairs = [(u, int(i), seq) for u, seq in zip(users, seqs) for i in dict.fromkeys(seq.tolist())]
-    if limit is not None:
-        pairs = pairs[:limit]
+    pairs = _training_pairs(ds, limit)
     label = generator.name if generator is not None else FALLBACK
-    vectors = np.zeros((len(pairs), emb.shape[1]), dtype=np.float32)
-    negative = np.zeros(len(pairs), dtype=np.int64)
     mask_text = np.where(has_text, 0.0, -np.inf)
     if generator is None:
-        # the nearest items of each positive, once per item; a user's history is skipped per pair
-        items = sorted({i for _, i, _ in pairs if has_text[i]})
-        near = {}
-        for start in range(0, len(items), 1024):
-            chunk = np.asarray(items[start: start + 1024])
-            sims = unit[chunk] @ unit.T + mask_text[None, :]
-            sims[np.arange(len(chunk)), chunk] = -np.inf
-            k = min(neighbours, sims.shape[1] - 1)
-            top = np.argpartition(-sims, k, axis=1)[:, :k]
-            order = np.argsort(-np.take_along_axis(sims, top, 1), axis=1, kind="stable")
-            for row, item in enumerate(chunk):
-                cand = top[row][order[row]]
-                near[int(item)] = cand[np.isfinite(sims[row, cand])]
-        for n, (_, item, seq) in enumerate(pairs):
-            cand = near.get(item)
-            if cand is None:
-                continue
-            free = cand[~np.isin(cand, seq)]
-            if len(free):
-                negative[n] = int(free[0])
-                vectors[n] = emb[negative[n]]
+        negative, vectors = _nearest_text_negatives(pairs, emb, unit, has_text, mask_text, neighbours)
     else:
-        from recsys.llm.profiles import CachedGeneration
-        from recsys.llm.templates import ItemTemplate
-
-        texts = dict(zip(ds.items.sort(S.ITEM_IDX)[S.ITEM_IDX].to_list(),
-                         ItemTemplate.for_dataset(ds).render(ds.items.sort(S.ITEM_IDX))))
-        prompts = []
-        for user, item, seq in pairs:
-            before = seq[: int(np.flatnonzero(seq == item)[0])][-history_items:]
-            prompts.append(PROMPT.format(history="\n".join(f"- {texts.get(int(i)) or '(item without text)'}"
-                                                           for i in before) or "- (none)",
-                                         positive=texts.get(item) or "(item without text)"))
-        gen = CachedGeneration(ds, generator, max_tokens=48, seed=0, flush_every=50, progress=progress,
-                               system=SYSTEM, namespace="hard-negatives")
-        answers = gen.run(prompts, [p[0] for p in pairs], "hard negatives")
-        vectors = embed_texts(encoder, [a.strip() or "(empty)" for a in answers])
-        q = unit_rows(vectors)
-        for n, (_, _, seq) in enumerate(pairs):
-            negative[n] = _nearest_outside(unit @ q[n] + mask_text, seq, neighbours + len(seq))
+        negative, vectors = _described_negatives(ds, pairs, generator, encoder, unit, mask_text, neighbours,
+                                                 history_items, progress)
     frame = pl.DataFrame({S.USER_IDX: [p[0] for p in pairs], S.ITEM_IDX: [p[1] for p in pairs],
                           "negative_item": negative}, schema={S.USER_IDX: pl.Int64, S.ITEM_IDX: pl.Int64,
                                                               "negative_item": pl.Int64})
@@ -129,6 +87,67 @@ def build_hard_negatives(ds: PreparedDataset, embeddings: np.ndarray, generator=
         atomic_write(base / f"{name}.npy", lambda p: save_npy(p, vectors16))
         write_meta(ds, name, {**meta, "file": f"{name}.parquet", "vectors": f"{name}.npy"})
     return frame, vectors16, meta
+
+
+def _training_pairs(ds: PreparedDataset, limit: int | None) -> list[tuple[int, int, np.ndarray]]:
+    """(user, item, the user's training sequence) for each distinct training item of each user."""
+    train = ordered(ds.split(S.TRAIN)).group_by(S.USER_IDX, maintain_order=True).agg(pl.col(S.ITEM_IDX))
+    users, seqs = train[S.USER_IDX].to_list(), [np.asarray(s, dtype=np.int64) for s in train[S.ITEM_IDX].to_list()]
+    pairs = [(u, int(i), seq) for u, seq in zip(users, seqs) for i in dict.fromkeys(seq.tolist())]
+    return pairs[:limit] if limit is not None else pairs
+
+
+def _nearest_text_negatives(pairs, emb, unit, has_text, mask_text, neighbours: int) -> tuple[np.ndarray, np.ndarray]:
+    """The fallback: each positive's nearest item by text (once per item), outside the user's history."""
+    vectors = np.zeros((len(pairs), emb.shape[1]), dtype=np.float32)
+    negative = np.zeros(len(pairs), dtype=np.int64)
+    items = sorted({i for _, i, _ in pairs if has_text[i]})
+    near = {}
+    for start in range(0, len(items), 1024):
+        chunk = np.asarray(items[start: start + 1024])
+        sims = unit[chunk] @ unit.T + mask_text[None, :]
+        sims[np.arange(len(chunk)), chunk] = -np.inf
+        k = min(neighbours, sims.shape[1] - 1)
+        top = np.argpartition(-sims, k, axis=1)[:, :k]
+        order = np.argsort(-np.take_along_axis(sims, top, 1), axis=1, kind="stable")
+        for row, item in enumerate(chunk):
+            cand = top[row][order[row]]
+            near[int(item)] = cand[np.isfinite(sims[row, cand])]
+    for n, (_, item, seq) in enumerate(pairs):
+        cand = near.get(item)
+        if cand is None:
+            continue
+        free = cand[~np.isin(cand, seq)]
+        if len(free):
+            negative[n] = int(free[0])
+            vectors[n] = emb[negative[n]]
+    return negative, vectors
+
+
+def _described_negatives(ds, pairs, generator, encoder, unit, mask_text, neighbours: int, history_items: int,
+                         progress: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The LLM path: the generator describes a plausible item the user would not want; its description,
+    embedded, is the negative's vector and picks the nearest catalogue item outside the history."""
+    from recsys.llm.generation import CachedGeneration
+    from recsys.llm.templates import ItemTemplate
+
+    texts = dict(zip(ds.items.sort(S.ITEM_IDX)[S.ITEM_IDX].to_list(),
+                     ItemTemplate.for_dataset(ds).render(ds.items.sort(S.ITEM_IDX))))
+    prompts = []
+    for user, item, seq in pairs:
+        before = seq[: int(np.flatnonzero(seq == item)[0])][-history_items:]
+        prompts.append(PROMPT.format(history="\n".join(f"- {texts.get(int(i)) or '(item without text)'}"
+                                                       for i in before) or "- (none)",
+                                     positive=texts.get(item) or "(item without text)"))
+    gen = CachedGeneration(ds, generator, max_tokens=48, seed=0, flush_every=50, progress=progress,
+                           system=SYSTEM, namespace="hard-negatives")
+    answers = gen.run(prompts, [p[0] for p in pairs], "hard negatives")
+    vectors = embed_texts(encoder, [a.strip() or "(empty)" for a in answers])
+    q = unit_rows(vectors)
+    negative = np.zeros(len(pairs), dtype=np.int64)
+    for n, (_, _, seq) in enumerate(pairs):
+        negative[n] = _nearest_outside(unit @ q[n] + mask_text, seq, neighbours + len(seq))
+    return negative, vectors
 
 
 def load_hard_negatives(ds: PreparedDataset, backend: str) -> tuple[pl.DataFrame, np.ndarray, dict] | None:

@@ -194,6 +194,17 @@ def layer_groups(names: Iterable[str]) -> dict[str, list[str]]:
     return groups
 
 
+def _layer_scales(groups: dict, keep: dict, n_models: int, scales: tuple[float, ...], score) -> dict[str, float]:
+    """Hi-Merging's step 3: layer by layer, the scale of the merged change that scores best (earlier layers'
+    choices kept); layers whose every change was pruned are skipped."""
+    layer_scale: dict[str, float] = {}
+    for g in groups:
+        if not any(keep[(t, g)] for t in range(n_models)):
+            continue
+        layer_scale[g] = max(scales, key=lambda s: score({**layer_scale, g: s}))
+    return layer_scale
+
+
 def hi_merging(base: State, models: list[State], evaluate: Callable[[State], float], density: float = 0.9,
                scales: tuple[float, ...] = (0.5, 1.0, 1.5), echo=lambda *_: None,
                touched: Touched = None) -> tuple[State, dict]:
@@ -243,12 +254,7 @@ def hi_merging(base: State, models: list[State], evaluate: Callable[[State], flo
             for t in hurts:
                 keep[(t, g)] = False
                 report["pruned"].append({"layer": g, "model": t, "effect": effects[t]})
-    layer_scale: dict[str, float] = {}
-    for g in groups:
-        if not any(keep[(t, g)] for t in range(len(models))):
-            continue
-        best = max(scales, key=lambda s: evaluate(merged(keep, {**layer_scale, g: s})))
-        layer_scale[g] = best
+    layer_scale = _layer_scales(groups, keep, len(models), scales, lambda scale: evaluate(merged(keep, scale)))
     report["scales"] = layer_scale
     final = merged(keep, layer_scale)
     report["final"] = evaluate(final)

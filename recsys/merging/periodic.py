@@ -143,18 +143,7 @@ def periodic_run(ds: PreparedDataset, overrides: dict, seed: int, tensors: Datas
     evaluate = state_evaluator(backbone, ds, cfg, seed, tensors)
     valid_metric = str(cfg.get("valid_metric", "ndcg@10"))
 
-    hi_report = None
-    if method == "latest":
-        state = tunes[-1]
-    elif method == "base":
-        state = base
-    elif method == "hi_merging":
-        from recsys.merging.methods import hi_merging
-
-        state, hi_report = hi_merging(base, tunes, lambda s: evaluate(s).summary[valid_metric],
-                                      options.get("density", 0.9), touched=touched)
-    else:
-        state = merge(method, base, tunes, touched=touched, **options)
+    state, hi_report = _strategy_state(method, base, tunes, touched, evaluate, valid_metric, options)
     valid = evaluate(state).summary
     result = RunResult(model=name, dataset=ds.name, seed=seed, status="ok", config={**cfg, **overrides},
                        objective="periodic")
@@ -166,3 +155,17 @@ def periodic_run(ds: PreparedDataset, overrides: dict, seed: int, tensors: Datas
         result.fit["hi_merging"] = hi_report
     result.wall_seconds = time.perf_counter() - t0
     return result
+
+
+def _strategy_state(method: str, base, tunes: list, touched: list, evaluate, valid_metric: str, options: dict):
+    """(the weights a strategy serves, Hi-Merging's report or None): the latest fine-tune, the base, or a merge."""
+    if method == "latest":
+        return tunes[-1], None
+    if method == "base":
+        return base, None
+    if method == "hi_merging":
+        from recsys.merging.methods import hi_merging
+
+        return hi_merging(base, tunes, lambda s: evaluate(s).summary[valid_metric], options.get("density", 0.9),
+                          touched=touched)
+    return merge(method, base, tunes, touched=touched, **options), None

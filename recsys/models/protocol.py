@@ -13,8 +13,8 @@ own interface it may declare, as class attributes or methods:
     e.g. which generator writes the hard negatives.
 ``default_phases(settings) -> list[dict]`` (classmethod)
     a training schedule of phases (``recsys.train.trainer.Phase`` keys) when the run gives none.
-``full_sequence_loss(output, targets, valid)``
-    its own per-position loss for the one-sequence-per-user objective.
+``full_sequence_loss(inputs, targets, generator, users=None)``
+    its own per-position loss for the one-sequence-per-user objective (``users`` only when it asks).
 ``set_training_phase(name)``
     called as each phase starts (a model that freezes more than the phase's ``trainable``).
 ``known_config_keys(overrides, dataset) -> set[str]`` (classmethod)

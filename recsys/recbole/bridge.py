@@ -82,7 +82,7 @@ def check_known_keys(overrides: dict, known: set[str], model: str, where: str) -
     """An unknown key is an error naming it, with close matches (RecBole itself merges any key)."""
     import difflib
 
-    from recsys.train.config import ConfigError
+    from recsys.errors import ConfigError
 
     unknown = [k for k in overrides if k not in known]
     if unknown:

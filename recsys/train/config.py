@@ -10,7 +10,7 @@ import re
 
 from recsys.data.prepare import PreparedDataset
 from recsys.data.recipe import CTR_TASKS
-from recsys.errors import RecsysError
+from recsys.errors import ConfigError
 from recsys.eval.ranking import TIE_POLICIES
 from recsys.models.protocol import INPUT_KEYS, config_defaults, default_phases
 from recsys.models.registry import ModelSpec
@@ -36,11 +36,6 @@ DEFAULTS = {"epochs": 50, "train_batch_size": 256, "eval_batch_size": 1024, "lea
 #: CTR datasets: Scenario-Wise Rec's batch size and its selection on validation AUC.
 CTR_DEFAULTS = {"train_batch_size": 4096, "eval_batch_size": 8192, "valid_metric": "auc", "stopping_step": 4}
 
-
-
-class ConfigError(RecsysError, KeyError):
-    def __str__(self) -> str:
-        return self.args[0]
 
 
 

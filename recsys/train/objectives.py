@@ -34,6 +34,7 @@ from recsys.data.tensors import (
     gather_windows,
     prefix_samples,
 )
+from recsys.models.protocol import own_sequence_loss
 from recsys.recbole.interaction import interaction
 
 OBJECTIVES = ("auto", "full_sequence", "prefix", "pairwise", "pointwise", "positives", "ctr")
@@ -117,7 +118,8 @@ class FullSequence(Objective):
             raise ValueError(f"sequence_loss must be one of {SEQUENCE_LOSSES}, got {sequence_loss!r}")
         self.sequence_loss = sequence_loss
         self.inputs, self.targets, self.users = chunked_sequences(tensors.train, max_len)
-        own = getattr(model, "full_sequence_loss", None)
+        own = own_sequence_loss(model)
+        self.has_own_loss = own is not None
         self.pass_users = own is not None and "users" in inspect.signature(own).parameters
         self.window_targets = (self.targets > 0).sum(1)
         self.loss_type = getattr(model, "loss_type", "CE")
@@ -153,7 +155,7 @@ class FullSequence(Objective):
                 x, y = x[:, :width], y[:, :width]
             shard = distributed.Shard.of(len(idx), self.window_targets[idx])
             xs, ys = x[shard.rows].to(dev), y[shard.rows].to(dev)
-            if hasattr(self.model, "full_sequence_loss"):  # a model with its own per-position loss (H2Rec)
+            if self.has_own_loss:  # a model with its own per-position loss (H2Rec)
                 extra = {"users": self.users[idx][shard.rows]} if self.pass_users else {}  # per-user terms
                 loss = self.run(lambda: self.model.full_sequence_loss(xs, ys, gen, **extra))
                 yield shard.weigh(loss), shard.n_local

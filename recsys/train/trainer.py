@@ -25,6 +25,7 @@ from recsys import distributed
 from recsys.errors import RecsysError
 from recsys.eval.evaluator import EvalResult
 from recsys.eval.protocol import evaluate_task
+from recsys.models.protocol import phase_hook
 from recsys.train.objectives import Objective
 
 SCHEDULERS = ("none", "cosine", "step", "plateau")
@@ -137,25 +138,10 @@ class Trainer:
         return self.log
 
     def _fit_phase(self, phase: Phase, show: bool, best_state):
-        params = []
-        for name, p in self.model.named_parameters():
-            train = phase.trainable is None or re.search(phase.trainable, name) is not None
-            p.requires_grad_(train)
-        if hasattr(self.model, "set_training_phase"):  # a model with its own phases (LLM-EDT) may freeze more
-            self.model.set_training_phase(phase.name)
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        if not params:
-            raise ValueError(f"phase {phase.name!r}: no parameter matches trainable={phase.trainable!r}")
-        if phase.optimizer not in ("adam", "adamw"):
-            raise ValueError(f"phase {phase.name!r}: optimizer must be adam or adamw, got {phase.optimizer!r}")
-        decay = self.s.weight_decay if phase.weight_decay is None else phase.weight_decay
-        opt = (torch.optim.AdamW if phase.optimizer == "adamw" else torch.optim.Adam)(
-            params, lr=phase.learning_rate, weight_decay=decay)
-        sched = _scheduler(opt, phase.scheduler or self.s.scheduler, phase.epochs)
+        """Train one phase: its epochs, validation every ``eval_step``, early stopping on patience."""
+        params, opt, sched, clip = self._phase_optimizer(phase)
         self.objective.run = distributed.wrap(self.model)  # DDP over this phase's trainable parameters
-        clip = self.s.clip_grad_norm if phase.clip_grad_norm is None else phase.clip_grad_norm
         patience = 0
-        metric = self.s.valid_metric.lower()
         bar = None
         if show:
             from tqdm import tqdm
@@ -164,54 +150,14 @@ class Trainer:
                        desc=f"{type(self.model).__name__} {phase.name}")
         try:
             for epoch in range(phase.epochs):
-                self.model.train()
-                t0 = time.perf_counter()
-                total, n_batches, targets = 0.0, 0, 0
-                for step, (loss, n) in enumerate(self.objective.epoch(self.gen)):
-                    if not torch.isfinite(loss):
-                        raise TrainingDiverged(
-                            f"loss is {loss.item()} at epoch {self.log.epochs_run + 1}, batch {step + 1} "
-                            f"({type(self.model).__name__}); lower the learning rate or enable clip_grad_norm")
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    if clip:
-                        torch.nn.utils.clip_grad_norm_(params, clip)
-                    opt.step()
-                    total += float(loss.detach())
-                    n_batches += 1
-                    targets += n
-                    if bar:
-                        bar.update(1)
-                        bar.set_postfix(epoch=self.log.epochs_run + 1, loss=f"{total / n_batches:.4f}")
-                info = distributed.current()
-                if info.active:  # the epoch's loss over all ranks; the next shuffle the same everywhere
-                    total = distributed.all_reduce_sum(total) / info.world_size
-                    targets = int(distributed.all_reduce_sum(targets))
-                    distributed.sync_generator(self.gen)
-                self.log.targets += targets
-                self.log.train_seconds += time.perf_counter() - t0
-                self.log.epochs_run += 1
-                self.log.losses.append(total / max(n_batches, 1))
+                self._train_epoch(opt, params, clip, bar)
                 if sched is not None and not isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
                     sched.step()
                 if (epoch + 1) % self.s.eval_step and epoch + 1 != phase.epochs:
                     continue
-                valid = self.validate()
-                if metric not in valid.summary:
-                    raise ValueError(f"valid_metric {self.s.valid_metric!r} is not computed; "
-                                     f"available: {sorted(valid.summary)}")
-                score = valid.summary[metric]
-                self.log.valid_history.append(score)
-                if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
-                    sched.step(score)
-                if bar:
-                    bar.set_postfix(epoch=self.log.epochs_run, loss=f"{self.log.losses[-1]:.4f}",
-                                    **{metric: f"{score:.4f}"})
-                if score > self.log.best_score:
-                    self.log.best_score, self.log.best_epoch = score, self.log.epochs_run
-                    self.log.best_valid = dict(valid.summary)
-                    best_state = copy.deepcopy(self.model.state_dict())
-                    patience = 0
+                improved, state = self._validate_epoch(sched, bar)
+                if improved:
+                    best_state, patience = state, 0
                 else:
                     patience += 1
                     if patience >= self.s.stopping_step:
@@ -221,3 +167,73 @@ class Trainer:
             if bar:
                 bar.close()
         return best_state
+
+    def _phase_optimizer(self, phase: Phase):
+        """(trainable parameters, optimizer, scheduler, clip norm) of a phase; freezes the rest."""
+        for name, p in self.model.named_parameters():
+            train = phase.trainable is None or re.search(phase.trainable, name) is not None
+            p.requires_grad_(train)
+        on_phase = phase_hook(self.model)
+        if on_phase is not None:  # a model with its own phases (LLM-EDT) may freeze more
+            on_phase(phase.name)
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        if not params:
+            raise ValueError(f"phase {phase.name!r}: no parameter matches trainable={phase.trainable!r}")
+        if phase.optimizer not in ("adam", "adamw"):
+            raise ValueError(f"phase {phase.name!r}: optimizer must be adam or adamw, got {phase.optimizer!r}")
+        decay = self.s.weight_decay if phase.weight_decay is None else phase.weight_decay
+        opt = (torch.optim.AdamW if phase.optimizer == "adamw" else torch.optim.Adam)(
+            params, lr=phase.learning_rate, weight_decay=decay)
+        sched = _scheduler(opt, phase.scheduler or self.s.scheduler, phase.epochs)
+        clip = self.s.clip_grad_norm if phase.clip_grad_norm is None else phase.clip_grad_norm
+        return params, opt, sched, clip
+
+    def _train_epoch(self, opt, params, clip, bar) -> None:
+        """One pass over the objective's batches; the epoch's mean loss, targets and time go to the log."""
+        self.model.train()
+        t0 = time.perf_counter()
+        total, n_batches, targets = 0.0, 0, 0
+        for step, (loss, n) in enumerate(self.objective.epoch(self.gen)):
+            if not torch.isfinite(loss):
+                raise TrainingDiverged(
+                    f"loss is {loss.item()} at epoch {self.log.epochs_run + 1}, batch {step + 1} "
+                    f"({type(self.model).__name__}); lower the learning rate or enable clip_grad_norm")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if clip:
+                torch.nn.utils.clip_grad_norm_(params, clip)
+            opt.step()
+            total += float(loss.detach())
+            n_batches += 1
+            targets += n
+            if bar:
+                bar.update(1)
+                bar.set_postfix(epoch=self.log.epochs_run + 1, loss=f"{total / n_batches:.4f}")
+        info = distributed.current()
+        if info.active:  # the epoch's loss over all ranks; the next shuffle the same everywhere
+            total = distributed.all_reduce_sum(total) / info.world_size
+            targets = int(distributed.all_reduce_sum(targets))
+            distributed.sync_generator(self.gen)
+        self.log.targets += targets
+        self.log.train_seconds += time.perf_counter() - t0
+        self.log.epochs_run += 1
+        self.log.losses.append(total / max(n_batches, 1))
+
+    def _validate_epoch(self, sched, bar):
+        """Validate; (improved, a copy of the weights when improved). Steps a plateau scheduler."""
+        metric = self.s.valid_metric.lower()
+        valid = self.validate()
+        if metric not in valid.summary:
+            raise ValueError(f"valid_metric {self.s.valid_metric!r} is not computed; "
+                             f"available: {sorted(valid.summary)}")
+        score = valid.summary[metric]
+        self.log.valid_history.append(score)
+        if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            sched.step(score)
+        if bar:
+            bar.set_postfix(epoch=self.log.epochs_run, loss=f"{self.log.losses[-1]:.4f}", **{metric: f"{score:.4f}"})
+        if score > self.log.best_score:
+            self.log.best_score, self.log.best_epoch = score, self.log.epochs_run
+            self.log.best_valid = dict(valid.summary)
+            return True, copy.deepcopy(self.model.state_dict())
+        return False, None

@@ -31,6 +31,7 @@ import torch
 from recbole.model.abstract_recommender import SequentialRecommender
 from recbole.utils import InputType
 
+from recsys.models.protocol import config_defaults
 from recsys.models.registry import get_model_spec, register_model
 
 OPERATORS = ("TMask-R", "TMask-B", "TNoise", "Mask", "Substitute")
@@ -246,7 +247,7 @@ class TTA4SR(SequentialRecommender):
         name = overrides.get("backbone")
         if isinstance(name, str) and name:
             backbone = get_model_spec(name).load()
-            keys |= set(recbole_defaults(backbone, dataset)) | set(getattr(backbone, "CONFIG_DEFAULTS", {}))
+            keys |= set(recbole_defaults(backbone, dataset)) | set(config_defaults(backbone))
         return keys
 
     def __init__(self, config, dataset):
