@@ -6,7 +6,7 @@ import importlib.metadata as md
 import os
 import platform
 
-from recsys.paths import cache_dir, data_dir, recipes_dir
+from recsys.io.paths import cache_dir, data_dir, recipes_dir
 from recsys.recbole import compat
 
 PACKAGES = ("recsys", "torch", "recbole", "numpy", "scipy", "pandas", "polars", "pyarrow", "faiss-cpu",

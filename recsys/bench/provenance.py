@@ -8,7 +8,7 @@ import platform
 import subprocess
 from functools import lru_cache
 
-from recsys.paths import REPO_ROOT
+from recsys.io.paths import PACKAGE_ROOT
 
 PACKAGES = ("recsys", "torch", "recbole", "numpy", "scipy", "pandas", "polars")
 
@@ -16,10 +16,10 @@ PACKAGES = ("recsys", "torch", "recbole", "numpy", "scipy", "pandas", "polars")
 @lru_cache(maxsize=1)
 def git_commit() -> str:
     try:
-        out = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True,
+        out = subprocess.run(["git", "-C", str(PACKAGE_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True,
                              timeout=5)
         commit = out.stdout.strip() or "unknown"
-        dirty = subprocess.run(["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=no"],
+        dirty = subprocess.run(["git", "-C", str(PACKAGE_ROOT), "status", "--porcelain", "--untracked-files=no"],
                                capture_output=True, text=True, timeout=5).stdout.strip()
         return commit + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):

@@ -66,7 +66,7 @@ def ensure_backbone(checkpoint: Path, backbone: str | None, ds: PreparedDataset,
 
 def checkpoint_path(rid: str) -> Path:
     """Where the runner keeps the weights of a cell that another cell (a ``tta`` entry) builds on."""
-    from recsys.paths import cache_dir
+    from recsys.io.paths import cache_dir
 
     return cache_dir() / "checkpoints" / rid
 

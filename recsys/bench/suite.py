@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from recsys.errors import RecipeError
-from recsys.paths import name_problem
+from recsys.io.paths import name_problem
 
 #: The suites shipped inside the package (``recsys bench --suite NAME``).
 SUITES_DIR = Path(__file__).parent / "suites"

@@ -34,7 +34,7 @@ def cmd_data_prepare(args) -> int:
         print(f"  note: skipped {ds.meta['skipped_line_count']} malformed line(s) "
               f"(first: {ds.meta['skipped_lines'][:5]}), as the recipe allows")
     if args.export_atomic:
-        from recsys.data.atomic import export_atomic
+        from recsys.recbole.atomic_files import export_atomic
 
         root = export_atomic(ds)
         print(f"  RecBole atomic files: data_path={root} dataset={ds.name}")

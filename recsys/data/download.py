@@ -25,7 +25,7 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
 def fetch(url: str, dest: Path, sha256: str | None, timeout: float = 60.0, progress: bool = True) -> Path:
     """Download ``url`` to ``dest`` unless a verified copy is already there."""
     from recsys.data.recipe import url_problem
-    from recsys.net import https_opener
+    from recsys.io.net import https_opener
 
     problem = url_problem(url)
     if problem:

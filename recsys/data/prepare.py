@@ -23,7 +23,6 @@ from pathlib import Path
 
 import polars as pl
 
-from recsys.atomic_write import exclusive_lock, remove_stale_temps
 from recsys.data import filters as F
 from recsys.data import readers, splits
 from recsys.data import schema as S
@@ -31,13 +30,14 @@ from recsys.data.download import fetch, sha256_file
 from recsys.data.recipe import CTR_TASKS, FileSpec, Recipe, find_recipe
 from recsys.data.text import TextSource, attach_text, coverage
 from recsys.errors import DataError, RecipeError
-from recsys.paths import (
+from recsys.io.paths import (
     OutsideFolder,
     cache_dir,
     data_dir,
     inside,
     relative_path_problem,
 )
+from recsys.io.safe_write import exclusive_lock, remove_stale_temps
 
 log = logging.getLogger(__name__)
 

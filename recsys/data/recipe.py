@@ -1,6 +1,6 @@
 """Dataset recipes: one TOML file per dataset saying where its raw files are and how to prepare them.
 
-A recipe has no code. Shipped recipes live in the repository's ``datasets/``; a user's
+A recipe has no code. Shipped recipes live in the package's ``recipes/``; a user's
 own recipe file works the same way (``recsys data prepare --recipe FILE``). The format
 is documented in ``docs/datasets.md``.
 """
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from recsys.errors import RecipeError, check_section_keys
-from recsys.paths import name_problem, recipes_dir, relative_path_problem
+from recsys.io.paths import name_problem, recipes_dir, relative_path_problem
 
 TASKS = ("sequential", "general", "cross_domain", "ctr", "multi_scenario")
 #: Tasks whose data are labelled samples with feature fields (recsys.data.context), not rankings.

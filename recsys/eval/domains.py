@@ -53,7 +53,7 @@ def sampled_negatives(tensors: DatasetTensors, phase: str = "test", n: int = 100
 
     Drawn once per (dataset fingerprint, phase, n, seed) and saved under ``<cache>/negatives``.
     """
-    from recsys.paths import cache_dir
+    from recsys.io.paths import cache_dir
 
     path = (cache or cache_dir() / "negatives") / f"{tensors.ds.name}-{tensors.ds.fingerprint[:16]}-{phase}-n{n}-s{seed}.npy"
     if path.is_file():

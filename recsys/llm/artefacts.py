@@ -11,9 +11,9 @@ import json
 import time
 from pathlib import Path
 
-from recsys.atomic_write import atomic_write
 from recsys.data.prepare import PreparedDataset
-from recsys.paths import cache_dir, inside
+from recsys.io.paths import cache_dir, inside
+from recsys.io.safe_write import atomic_write
 
 
 def artefact_dir(ds: PreparedDataset) -> Path:

@@ -26,10 +26,10 @@ import re
 import numpy as np
 import polars as pl
 
-from recsys.atomic_write import atomic_write
 from recsys.data import schema as S
 from recsys.data.prepare import PreparedDataset
 from recsys.data.tensors import ordered
+from recsys.io.safe_write import atomic_write
 from recsys.llm.artefacts import artefact_dir, write_meta
 from recsys.llm.embed import unit_rows
 

@@ -17,7 +17,7 @@ import numpy as np
 import polars as pl
 
 from recsys.errors import DataError
-from recsys.paths import cache_dir, folder_name, inside
+from recsys.io.paths import cache_dir, folder_name, inside
 
 
 def cache_key(**parts) -> str:

@@ -6,8 +6,8 @@ import logging
 
 import numpy as np
 
-from recsys.atomic_write import atomic_write
 from recsys.data.prepare import PreparedDataset
+from recsys.io.safe_write import atomic_write
 from recsys.llm.artefacts import artefact_dir, save_npy, write_meta
 from recsys.llm.cache import VectorCache, cache_key
 from recsys.llm.encoders import TextEncoder

@@ -46,7 +46,7 @@ class TextEncoder:
 
 def _file_sha256(path: Path) -> str:
     """sha256 of a weights file, remembered next to the cache by (path, size, mtime)."""
-    from recsys.paths import cache_dir
+    from recsys.io.paths import cache_dir
 
     stat = path.stat()
     memo = cache_dir() / "llm" / "weights-sha256.json"

@@ -15,7 +15,7 @@ import urllib.error
 import urllib.request
 
 from recsys.errors import RecsysError
-from recsys.net import same_origin_opener
+from recsys.io.net import same_origin_opener
 
 
 class LLMServerError(RecsysError):

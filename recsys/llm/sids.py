@@ -12,8 +12,8 @@ import math
 
 import numpy as np
 
-from recsys.atomic_write import atomic_write
 from recsys.data.prepare import PreparedDataset
+from recsys.io.safe_write import atomic_write
 from recsys.llm.artefacts import artefact_dir, save_npy, write_meta
 
 

@@ -27,8 +27,8 @@ import torch
 from recsys.data import schema as S
 from recsys.data.prepare import PreparedDataset
 from recsys.data.tensors import DatasetTensors, Ragged, TrainingView, ragged
+from recsys.io.paths import cache_dir
 from recsys.merging.methods import MERGE_METHODS, MergeError, check_compatible, merge
-from recsys.paths import cache_dir
 
 STRATEGIES = ("retrain", "latest", "base", *MERGE_METHODS)
 #: suite-entry keys read here (the rest configures the backbone)

@@ -14,16 +14,16 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from recsys.data.atomic import export_atomic
 from recsys.data.prepare import PreparedDataset
 from recsys.data.recipe import CTR_TASKS
+from recsys.io.paths import cache_dir
 from recsys.models.protocol import (
     INPUT_KEYS,
     config_defaults,
     extra_config_keys,
     input_defaults,
 )
-from recsys.paths import cache_dir
+from recsys.recbole.atomic_files import export_atomic
 
 #: Defaults that keep RecBole quiet, deterministic and out of the working directory.
 BASE_CONFIG = {

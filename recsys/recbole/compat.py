@@ -149,7 +149,7 @@ def _patch_trainer(module) -> None:
     def get_tensorboard(logger):
         from torch.utils.tensorboard import SummaryWriter
 
-        from recsys.paths import cache_dir
+        from recsys.io.paths import cache_dir
 
         name = None
         for handler in logger.handlers:

@@ -12,10 +12,10 @@ from recsys.data.prepare import PreparedDataset
 from recsys.data.recipe import CTR_TASKS
 from recsys.errors import ConfigError
 from recsys.eval.ranking import TIE_POLICIES
+from recsys.io.paths import cache_dir
 from recsys.models.protocol import INPUT_KEYS, config_defaults, default_phases
 from recsys.models.registry import ModelSpec
 from recsys.nn.attention import ATTENTION_KEYS, ATTENTION_KINDS
-from recsys.paths import cache_dir
 from recsys.recbole.bridge import (
     _without_command_line,
     check_known_keys,

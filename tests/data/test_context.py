@@ -18,7 +18,7 @@ def ms100k():
 
 def test_ml100k_label_scenario_and_features_follow_the_raw_files(ms100k):
     df = ms100k.interactions
-    users = pl.read_csv(REPO / "datasets/ml-100k/ml-100k.user", separator="\t")
+    users = pl.read_csv(REPO / "recsys/recipes/ml-100k/ml-100k.user", separator="\t")
     users = users.rename({c: c.split(":")[0] for c in users.columns}).with_columns(pl.col("user_id").cast(pl.String))
     joined = df.join(users, on="user_id", suffix="_raw")
     assert len(joined) == 100_000
@@ -155,7 +155,7 @@ def test_ml1m_recipe_reads_the_dat_files(tmp_path):
     (folder / "users.dat").write_text("1::F::1::10::48067\n2::M::25::16::70072\n3::M::56::15::55117\n")
     (folder / "movies.dat").write_bytes("10::Café Society (1995)::Drama|Romance\n20::Heat (1995)::Action|Crime\n"
                                         "30::Jumanji (1995)::Adventure\n40::Babe (1995)::Children's\n".encode("latin-1"))
-    ds = prepare(REPO / "datasets/ms-ml-1m.toml", tmp_path, progress=False)
+    ds = prepare(REPO / "recsys/recipes/ms-ml-1m.toml", tmp_path, progress=False)
     df = ds.interactions
     assert dict(df.group_by("user_id").agg(pl.col("scenario").first()).iter_rows()) == \
         {"1": "under-25", "2": "25-34", "3": "35-plus"}

@@ -4,8 +4,8 @@ import polars as pl
 import pytest
 
 from recsys.data import prepare
-from recsys.data.atomic import export_atomic
 from recsys.errors import DataError
+from recsys.recbole.atomic_files import export_atomic
 
 EXPECTED = {  # users, items, interactions
     "beauty": (22_363, 12_101, 198_502),

@@ -58,7 +58,7 @@ def _head(path: Path, n: int) -> bytes:
 
 def cases(shared: Path | None):
     """(reader format, sample bytes, reader options)."""
-    ml = REPO / "datasets" / "ml-100k"
+    ml = REPO / "recsys" / "recipes" / "ml-100k"
     out = [("atomic", _head(ml / "ml-100k.inter", 300), {}),
            ("dat", b"".join(b"::".join(line.split(b"\t")) + b"\n" for line in _head(ml / "ml-100k.inter", 300)
                             .splitlines()[1:]), {"names": ["user_id", "item_id", "rating", "timestamp"],

@@ -140,8 +140,8 @@ def _serve(handler):
 
 
 def test_api_key_never_follows_a_redirect_to_another_origin():
+    from recsys.io.net import RedirectRefused
     from recsys.llm.http import post_json
-    from recsys.net import RedirectRefused
 
     other = _serve(type("Other", (_Recorder,), {"seen": [], "location": ""}))
     first = _serve(type("First", (_Recorder,), {"seen": [],

@@ -46,8 +46,8 @@ def _inside(path: Path, root: Path) -> bool:
 @given(name=NASTY)
 def test_recipe_names_never_write_outside_the_cache(tmp_path_factory, name):
     from recsys.data import prepare
-    from recsys.data.atomic import export_atomic
     from recsys.data.recipe import load_recipe_file
+    from recsys.recbole.atomic_files import export_atomic
 
     world = tmp_path_factory.mktemp("world")
     cache, data = world / "cache", world / "data"

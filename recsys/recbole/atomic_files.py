@@ -17,11 +17,11 @@ from pathlib import Path
 
 import polars as pl
 
-from recsys.atomic_write import exclusive_lock, remove_stale_temps
 from recsys.data import schema as S
 from recsys.data.prepare import PreparedDataset
 from recsys.errors import DataError
-from recsys.paths import cache_dir, inside, name_problem
+from recsys.io.paths import cache_dir, inside, name_problem
+from recsys.io.safe_write import exclusive_lock, remove_stale_temps
 
 BENCHMARK_PARTS = (S.TRAIN, S.VALID, S.TEST)
 

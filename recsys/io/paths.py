@@ -9,8 +9,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-#: The repository's top-level ``datasets/`` folder (recipes and the embedded ml-100k).
-REPO_ROOT = Path(__file__).resolve().parent.parent
+#: The installed ``recsys`` package (in a checkout: the repository's ``recsys/`` folder).
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+#: The shipped dataset recipes and the embedded ml-100k: package data, so a wheel carries them.
+SHIPPED_RECIPES = PACKAGE_ROOT / "recipes"
 
 
 def cache_dir() -> Path:
@@ -37,7 +39,7 @@ def writable_folder(path: Path, what: str, fix: str) -> Path:
 def recipes_dir() -> Path:
     """Folder of the shipped dataset recipes (``$RECSYS_RECIPES`` overrides it)."""
     override = os.environ.get("RECSYS_RECIPES")
-    return Path(override).expanduser() if override else REPO_ROOT / "datasets"
+    return Path(override).expanduser() if override else SHIPPED_RECIPES
 
 
 def data_dir(explicit: str | os.PathLike | None = None) -> Path | None:
