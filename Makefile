@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==$(TORCH_VERSION) $(TORCH_PIP_ARGS)
-	$(PY) -m pip install -q -e '.[test,llm,ray]'
+	$(PY) -m pip install -q -e '.[test,llm,ray,tune]'
 	$(PY) -m pip install -q --no-deps recbole==$(RECBOLE_VERSION)
 	$(VENV)/bin/recsys doctor > /dev/null || $(VENV)/bin/recsys doctor
 	touch $@

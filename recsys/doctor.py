@@ -45,6 +45,16 @@ def report(data_dir_arg: str | None = None) -> dict:
     except ImportError as exc:
         problems.append(f"cannot import torch/RecBole: {exc}")
     root = data_dir(data_dir_arg)
+    from recsys.recbole.availability import (
+        tuning_available,
+        unavailable_models,
+        why_unavailable,
+    )
+
+    optional = {name: why_unavailable(name) for name in sorted(unavailable_models())} if versions["recbole"] != (
+        "not installed") else {}
+    optional["RecBole HyperTuning"] = "available (hyperopt)" if tuning_available() else (
+        "needs hyperopt (pip install 'recsys[tune]')")
     return {
         "versions": versions,
         "platform": {"python": platform.python_version(), "system": platform.platform(),
@@ -54,5 +64,6 @@ def report(data_dir_arg: str | None = None) -> dict:
         "folders": {"data dir": f"{root} ({'found' if root and root.is_dir() else 'MISSING'})" if root
                     else "(none: set --data-dir or RECSYS_DATA; ml-100k is embedded)",
                     "cache": str(cache_dir()), "recipes": str(recipes_dir())},
+        "optional RecBole parts": optional,
         "status": {"ok": not problems, "problems": problems or ["none"]},
     }

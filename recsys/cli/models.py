@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+from recsys.models.registry import TASKS
+
 
 def cmd_models(args) -> int:
     from recsys.models import list_models
+    from recsys.recbole.availability import why_unavailable
 
     for spec in list_models(args.task):
         flag = " [full-sequence objective]" if spec.full_sequence else ""
+        flag += f" [run type: {spec.run_type}]" if spec.run_type != "train" else ""
+        missing = why_unavailable(spec.name) if spec.source == "recbole" else None
+        flag += f" [{missing}]" if missing else ""
         print(f"{spec.name:<16} {spec.task:<12} {spec.source:<8} {spec.description}{flag}")
     return 0
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("models", help="registered models (ours and RecBole's)")
-    p.add_argument("--task", choices=("sequential", "general", "context", "cross_domain", "multi_scenario"))
+    p.add_argument("--task", choices=TASKS)
     p.set_defaults(func=cmd_models)

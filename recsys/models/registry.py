@@ -94,7 +94,7 @@ STRATEGIES = {"Merge": ModelSpec("Merge", "sequential", "recsys", _no_class("Mer
                                              "or a merge of period fine-tunes")}
 
 
-def _recbole_names(package: str) -> list[tuple[str, str]]:
+def recbole_model_modules(package: str) -> list[tuple[str, str]]:
     """(class name, module) pairs from a RecBole model package's ``__init__``, without importing it."""
     spec = importlib.util.find_spec(package.split(".")[0])
     if spec is None or spec.submodule_search_locations is None:
@@ -123,7 +123,7 @@ def _all() -> dict[str, ModelSpec]:
         importlib.import_module(package)
     specs: dict[str, ModelSpec] = {}
     for task, package in _RECBOLE_PACKAGES.items():
-        for name, module in _recbole_names(package):
+        for name, module in recbole_model_modules(package):
             specs[name] = ModelSpec(name, task, "recbole", _recbole_loader(module, name),
                                     full_sequence=name in FULL_SEQUENCE_RECBOLE,
                                     description=f"RecBole 1.2.1 {task} model (baseline, unchanged)")

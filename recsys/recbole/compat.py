@@ -100,51 +100,10 @@ def _patch_configurator(module) -> None:
     ACTIVE["ml100k_data_path"] = "Config honours data_path for a dataset named 'ml-100k'"
 
 
-def _plain(value):
-    """A config value as something ``torch.load(weights_only=True)`` accepts."""
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    try:
-        import numpy as np
-
-        if isinstance(value, np.generic):
-            return value.item()
-    except ImportError:  # pragma: no cover
-        pass
-    return str(value)
-
-
 def _patch_trainer(module) -> None:
-    import torch
+    from recsys.recbole.checkpoints import patch_trainers
 
-    def _save_checkpoint(self, epoch, verbose=True, **kwargs):
-        if not self.config["single_spec"] and self.config["local_rank"] != 0:
-            return
-        saved_model_file = kwargs.pop("saved_model_file", self.saved_model_file)
-        best = self.best_valid_score
-        state = {
-            "config": _plain(dict(self.config.final_config_dict)),
-            "epoch": int(epoch),
-            "cur_step": int(self.cur_step),
-            "best_valid_score": float(best) if best is not None else None,
-            "state_dict": self.model.state_dict(),
-            "other_parameter": self.model.other_parameter(),
-            "optimizer": self.optimizer.state_dict(),
-        }
-        tmp = f"{saved_model_file}.tmp"
-        torch.save(state, tmp)
-        os.replace(tmp, saved_model_file)
-        if verbose:
-            self.logger.info(f"Saving current: {saved_model_file}")
-
-    module.Trainer._save_checkpoint = _save_checkpoint
-    ACTIVE["weights_only_checkpoints"] = (
-        "Trainer checkpoints hold tensors and plain values only (load with weights_only=True)"
-    )
+    patch_trainers(module, ACTIVE)
 
     def get_tensorboard(logger):
         from torch.utils.tensorboard import SummaryWriter
@@ -196,6 +155,12 @@ def _patch_kd_dagfm(module) -> None:
     ACTIVE["no_eval_teacher"] = "KD_DAGFM's teacher key names a class of its module; it is never evaluated"
 
 
+def _patch_quick_start(module) -> None:
+    from recsys.recbole.checkpoints import patch_quick_start
+
+    patch_quick_start(module, ACTIVE)
+
+
 def _patch_sine(module) -> None:
     import torch
 
@@ -235,6 +200,7 @@ _HOOKS: dict[str, Callable] = {
     "recbole.trainer.trainer": _patch_trainer,
     "recbole.model.sequential_recommender.sine": _patch_sine,
     "recbole.trainer.hyper_tuning": _patch_literal_eval,
+    "recbole.quick_start.quick_start": _patch_quick_start,
     "recbole.model.context_aware_recommender.kd_dagfm": _patch_kd_dagfm,
 }
 

@@ -133,7 +133,7 @@ def test_an_interrupted_leaderboard_keeps_the_previous_page(tmp_path, monkeypatc
     """The disk fills while the HTML page is written: the previous page stays whole, no debris."""
     from pathlib import Path
 
-    from recsys.report.leaderboard import write_leaderboard
+    from recsys.report.publish import write_leaderboard
     from tests.report.constructed import make_store
 
     store = make_store(tmp_path, {"Better": 0.02})

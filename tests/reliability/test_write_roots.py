@@ -93,7 +93,7 @@ def finished_store(tmp_path_factory):
 def test_suite_names_never_write_outside_the_leaderboard_folder(tmp_path_factory, finished_store, name):
     from recsys.bench.store import ResultsStore
     from recsys.bench.suite import load_suite
-    from recsys.report.leaderboard import write_leaderboard
+    from recsys.report.publish import write_leaderboard
 
     world = tmp_path_factory.mktemp("board")
     suite_file = world / "s.toml"

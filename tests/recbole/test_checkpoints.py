@@ -1,0 +1,49 @@
+"""RecBole's checkpoints under recsys: plain state (loaded with weights_only=True), S3Rec's pre-training
+feeds its fine-tuning, the decision-tree trainer saves no pickled Config, and RecBole's own
+``load_data_and_model`` rebuilds the run from a recsys checkpoint."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+import recsys  # noqa: F401  (the patches)
+from recsys.recbole.bridge import recbole_config, run_recbole
+
+TINY = {"hidden_size": 16, "inner_size": 32, "n_layers": 1, "n_heads": 1, "MAX_ITEM_LIST_LENGTH": 20,
+        "train_batch_size": 2048, "train_neg_sample_args": None}
+
+
+def test_load_data_and_model_rebuilds_a_recsys_checkpoint(ml100k):
+    from recbole.quick_start import load_data_and_model
+    from recbole.trainer import Trainer
+
+    run = run_recbole("BPR", ml100k, {"epochs": 1, "seed": 3})
+    state = torch.load(run["checkpoint"], weights_only=True)  # no pickled object in it
+    assert state["recbole_config"]["model"] == "BPR" and state["recbole_config"]["dataset"] == "ml-100k"
+    config, model, dataset, train, valid, test = load_data_and_model(run["checkpoint"])
+    assert type(model).__name__ == "BPR" and config["seed"] == 3 and dataset.user_num == 944
+    again = Trainer(config, model).evaluate(test, load_best_model=False, show_progress=False)
+    assert float(again["ndcg@10"]) == pytest.approx(run["test"]["ndcg@10"], abs=1e-6)  # the same weights and split
+
+
+def test_a_checkpoint_without_its_plain_config_is_refused(tmp_path):
+    from recbole.quick_start import load_data_and_model
+
+    path = tmp_path / "old.pth"
+    torch.save({"state_dict": {}, "config": {"model": "BPR"}}, path)
+    with pytest.raises(ValueError, match="no 'recbole_config'.*never unpickles"):
+        load_data_and_model(str(path))
+
+
+def test_decision_tree_checkpoint_holds_no_pickled_config(ml100k, tmp_path):
+    from recbole.trainer.trainer import DecisionTreeTrainer
+
+    config = recbole_config("BPR", ml100k, {"epochs": 1})
+    fake = SimpleNamespace(config=config, cur_step=2, best_valid_score=0.25, temp_best_file="tree.model",
+                           saved_model_file=str(tmp_path / "tree.pth"))
+    DecisionTreeTrainer._save_checkpoint(fake, 4)
+    state = torch.load(tmp_path / "tree.pth", weights_only=True)
+    assert state["epoch"] == 4 and state["state_dict"] == "tree.model" and state["config"]["model"] == "BPR"
