@@ -64,7 +64,10 @@ def layer_violations(trees: dict[str, ast.AST]) -> list[str]:
 
 def cycles(trees: dict[str, ast.AST]) -> list[list[str]]:
     """Strongly connected groups of more than one module (Tarjan), over module-level edges."""
-    graph = {n: {m for m in imports_of(t, set(trees)) if m in trees and m != n} for n, t in trees.items()}
+    # ``import recsys`` (the root package, which applies the RecBole patches) runs before any submodule
+    # anyway, like every package ``__init__``: it is no edge
+    graph = {n: {m for m in imports_of(t, set(trees)) if m in trees and m not in (n, "recsys")}
+             for n, t in trees.items()}
     index, low, stack, on, out, counter = {}, {}, [], set(), [], [0]
 
     def visit(v):

@@ -59,4 +59,4 @@ def test_model_trains_one_epoch_and_scores(spec, datasets, tmp_path):
         assert 0.5 < summary["auc"] <= 1.0 and math.isfinite(summary["logloss"])
     else:
         assert 0.0 < summary["ndcg@10"] <= 1.0
-        assert result.fit.get("epochs_run", 1) >= 1
+        assert spec.run_type == "tta" or result.fit["epochs_run"] >= 1  # tta trains nothing itself
