@@ -88,6 +88,14 @@ class CellRun:
     train_entry: Callable[[str, str, str], RunResult]
 
 
+def training_config(cell: CellRun, drop: tuple[str, ...] = ("model",)) -> dict:
+    """The entry's options as training keys (runner keys dropped), the runner's progress setting as default."""
+    cfg = {k: v for k, v in cell.overrides.items() if k not in drop}
+    if cell.progress is not None:
+        cfg.setdefault("progress", cell.progress)
+    return cfg
+
+
 class RunType:
     name = "train"
     after_others = False  # runs in the second wave (it reads other cells' weights)
@@ -100,10 +108,7 @@ class RunType:
         return overrides
 
     def run(self, cell: CellRun) -> RunResult:
-        cfg = {k: v for k, v in cell.overrides.items() if k != "model"}
-        if cell.progress is not None:
-            cfg.setdefault("progress", cell.progress)
-        return train_model(cell.overrides.get("model", cell.entry), cell.ds, cfg, seed=cell.seed,
+        return train_model(cell.overrides.get("model", cell.entry), cell.ds, training_config(cell), seed=cell.seed,
                            tensors=cell.tensors, checkpoint=cell.checkpoint)
 
 
@@ -113,10 +118,8 @@ class PerDomain(RunType):
     def run(self, cell: CellRun) -> RunResult:
         from recsys.train.per_domain import train_per_domain
 
-        cfg = {k: v for k, v in cell.overrides.items() if k not in ("model", "per_domain")}
-        if cell.progress is not None:
-            cfg.setdefault("progress", cell.progress)
-        return train_per_domain(cell.overrides.get("model", cell.entry), cell.ds, cfg, seed=cell.seed,
+        return train_per_domain(cell.overrides.get("model", cell.entry), cell.ds,
+                                training_config(cell, drop=("model", "per_domain")), seed=cell.seed,
                                 name=cell.entry, train=train_model)
 
 

@@ -25,7 +25,7 @@ import polars as pl
 
 from recsys.errors import DataError, RecsysError
 from recsys.io.paths import writable_folder
-from recsys.io.safe_write import atomic_write, exclusive_lock  # noqa: F401  (atomic_write: re-exported)
+from recsys.io.safe_write import atomic_write, exclusive_lock
 
 #: Keys every run record has; a JSON file without them is not a run record.
 RECORD_KEYS = ("run_id", "model", "dataset", "seed", "status", "provenance")

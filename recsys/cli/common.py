@@ -57,26 +57,25 @@ def results_dir(args) -> str:
     return args.results or os.environ.get("RECSYS_RESULTS") or "results"
 
 
-def whole_number(text: str) -> int:
-    """argparse type: a whole number >= 1 (epochs, repeats, jobs, sizes)."""
+def _integer(text: str, ok, what: str, when_not_int: str) -> int:
+    """An argparse integer within a range: ``when_not_int`` names what was expected of non-numbers."""
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
+        raise argparse.ArgumentTypeError(f"expected {when_not_int}, got {text!r}") from None
+    if not ok(value):
+        raise argparse.ArgumentTypeError(f"expected {what}, got {value}")
     return value
+
+
+def whole_number(text: str) -> int:
+    """argparse type: a whole number >= 1 (epochs, repeats, jobs, sizes)."""
+    return _integer(text, lambda v: v >= 1, "a whole number >= 1", "a whole number >= 1")
 
 
 def seed_number(text: str) -> int:
     """argparse type: a seed numpy and torch both accept (0 <= seed < 2**32)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if not 0 <= value < 2 ** 32:
-        raise argparse.ArgumentTypeError(f"expected a seed in [0, 2**32), got {value}")
-    return value
+    return _integer(text, lambda v: 0 <= v < 2 ** 32, "a seed in [0, 2**32)", "a whole number")
 
 
 def positive_number(text: str) -> float:

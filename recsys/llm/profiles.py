@@ -15,7 +15,7 @@ from recsys.data.prepare import PreparedDataset
 from recsys.data.tensors import ordered
 from recsys.io.safe_write import atomic_write
 from recsys.llm.artefacts import artefact_dir, write_meta
-from recsys.llm.generation import CachedGeneration, ProfileStepInterrupted  # noqa: F401  (re-exported)
+from recsys.llm.generation import CachedGeneration
 from recsys.llm.generators import TextGenerator
 from recsys.llm.templates import ItemTemplate
 

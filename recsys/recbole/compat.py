@@ -17,8 +17,9 @@ The breakages (numbers as in ``shared/design.md``):
    aliases (``np.float is float`` ...) and make ``compatibility_settings`` a no-op.
 3. torch >= 2.6 loads checkpoints with ``weights_only=True``; RecBole pickles its whole
    ``Config`` object into every checkpoint, so ``Trainer.evaluate(load_best_model=True)``
-   fails. We make ``Trainer._save_checkpoint`` write only tensors and plain values (the
-   config as a dict of primitives), which loads under ``weights_only=True`` untouched.
+   fails. Every checkpoint RecBole writes (trainer, S3Rec pre-training, decision trees) holds
+   only tensors and plain values, and ``load_data_and_model`` rebuilds the Config from them
+   (``recsys.recbole.checkpoints``).
 4. pandas 3 copy-on-write turns RecBole's ``fillna(inplace=True)`` into a silent no-op:
    ``pandas<3`` is pinned, and importing RecBole under pandas 3 raises a clear error.
 5. scipy >= 1.17 ``dok_matrix`` lost the private ``_update`` that LightGCN, NGCF, NCL,

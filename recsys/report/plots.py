@@ -8,9 +8,10 @@ from pathlib import Path
 
 import polars as pl
 
-from recsys.bench.store import ResultsStore, atomic_write, record_suites
+from recsys.bench.store import ResultsStore, record_suites
 from recsys.eval.ctr import CTR_METRICS
 from recsys.eval.stats import bootstrap_ci
+from recsys.io.safe_write import atomic_write
 from recsys.report.leaderboard import (
     base_metric,
     metric_value,

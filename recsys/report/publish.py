@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from recsys.bench.store import ResultsStore, atomic_write
+from recsys.bench.store import ResultsStore
 from recsys.errors import RecsysError
 from recsys.io.paths import inside, name_problem, writable_folder
+from recsys.io.safe_write import atomic_write
 from recsys.report.html import render_html
 from recsys.report.leaderboard import DEFAULT_METRICS, leaderboard, markdown
 from recsys.report.plots import metric_plot, time_accuracy_plot

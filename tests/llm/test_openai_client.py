@@ -6,9 +6,10 @@ import polars as pl
 import pytest
 
 from recsys.llm.encoders import OpenAIEmbeddingEncoder
+from recsys.llm.generation import ProfileStepInterrupted
 from recsys.llm.generators import OpenAIChatGenerator
 from recsys.llm.http import LLMAuthError, LLMServerError
-from recsys.llm.profiles import ProfileStepInterrupted, build_profiles
+from recsys.llm.profiles import build_profiles
 
 
 def generator(server, model="fake-model", **kw):

@@ -13,9 +13,10 @@ import polars as pl
 import pytest
 
 from recsys.bench.runner import run_suite
-from recsys.bench.store import ResultsStore, atomic_write
+from recsys.bench.store import ResultsStore
 from recsys.bench.suite import load_suite
 from recsys.errors import RecipeError
+from recsys.io.safe_write import atomic_write
 
 
 def _writer(root, who, n):
