@@ -17,8 +17,10 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
+    """Built the way pip builds it for a user: in an isolated build env with the setuptools pyproject asks
+    for (the venv's own setuptools may predate the licence field)."""
     out = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out),
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out),
                     str(REPO)], check=True, capture_output=True, timeout=300)
     return next(out.glob("recsys-*.whl"))
 
