@@ -41,6 +41,9 @@ The breakages (numbers as in ``shared/design.md``):
     dicts, tuples, True/False/None) and, for ``teacher``, the name of a class defined in that
     module. Anything else is treated exactly as RecBole treats a string it cannot evaluate (kept
     as the string). Expressions such as ``"2**10"`` therefore stay strings.
+11. hyperopt >= 0.2.7 samples with ``Generator.integers``; ``HyperTuning``'s exhaustive search
+    passes a legacy ``RandomState``: inside that module ``np.random.RandomState(seed)`` returns
+    ``np.random.default_rng(seed)`` (install hyperopt with the ``[tune]`` extra).
 """
 
 from __future__ import annotations
@@ -142,6 +145,40 @@ def _patch_literal_eval(module) -> None:
                                  "files reads Python literals only; it never runs code")
 
 
+class _RandomWithGenerator:
+    """``numpy.random`` whose ``RandomState(seed)`` is a seeded ``Generator``; everything else is numpy's."""
+
+    def __init__(self, random):
+        self._random = random
+
+    def RandomState(self, seed=None):  # noqa: N802 - the name RecBole calls
+        return self._random.default_rng(seed)
+
+    def __getattr__(self, name):
+        return getattr(self._random, name)
+
+
+class _NumpyWithGenerator:
+    """numpy as ``recbole.trainer.hyper_tuning`` sees it (see ``_patch_hyper_tuning``)."""
+
+    def __init__(self, numpy):
+        self._numpy = numpy
+        self.random = _RandomWithGenerator(numpy.random)
+
+    def __getattr__(self, name):
+        return getattr(self._numpy, name)
+
+
+def _patch_hyper_tuning(module) -> None:
+    """hyperopt >= 0.2.7 samples with ``rng.integers``; RecBole's exhaustive search hands it a legacy
+    ``RandomState`` (AttributeError on the first trial). The module's ``np`` gives a seeded Generator."""
+    import numpy
+
+    _patch_literal_eval(module)
+    module.np = _NumpyWithGenerator(numpy)
+    ACTIVE["hyperopt_rng"] = "HyperTuning's exhaustive search samples with a numpy Generator, as hyperopt >= 0.2.7 needs"
+
+
 def _patch_kd_dagfm(module) -> None:
     def class_by_name(source, *scope):
         """``KD_DAGFM`` evals its ``teacher`` key to pick a class: only classes of that module are found."""
@@ -200,7 +237,7 @@ _HOOKS: dict[str, Callable] = {
     "recbole.config.configurator": _patch_configurator,
     "recbole.trainer.trainer": _patch_trainer,
     "recbole.model.sequential_recommender.sine": _patch_sine,
-    "recbole.trainer.hyper_tuning": _patch_literal_eval,
+    "recbole.trainer.hyper_tuning": _patch_hyper_tuning,
     "recbole.quick_start.quick_start": _patch_quick_start,
     "recbole.model.context_aware_recommender.kd_dagfm": _patch_kd_dagfm,
 }

@@ -47,3 +47,30 @@ def test_decision_tree_checkpoint_holds_no_pickled_config(ml100k, tmp_path):
     DecisionTreeTrainer._save_checkpoint(fake, 4)
     state = torch.load(tmp_path / "tree.pth", weights_only=True)
     assert state["epoch"] == 4 and state["state_dict"] == "tree.model" and state["config"]["model"] == "BPR"
+
+
+def test_s3rec_pretraining_feeds_its_fine_tuning(ml100k, tmp_path):
+    """RecBole's S3Rec loads its pre-trained checkpoint with a plain ``torch.load`` (weights only under
+    torch >= 2.6): the checkpoint must hold no pickled Config, and fine-tuning must start from it."""
+    from recbole.data import create_dataset, data_preparation
+    from recbole.trainer import PretrainTrainer
+    from recbole.utils import init_seed
+
+    settings = dict(TINY, train_stage="pretrain", pretrain_epochs=1, save_step=1, item_attribute="categories",
+                    checkpoint_dir=str(tmp_path), user_inter_num_interval="[0,30]",  # ~200 short users: seconds
+                    load_col={"inter": ["user_id", "item_id", "timestamp"], "item": ["item_id", "categories"]})
+    config = recbole_config("S3Rec", ml100k, settings)
+    init_seed(1, True)
+    train = data_preparation(config, create_dataset(config))[0]
+    trainer = PretrainTrainer(config, config.model_class(config, train.dataset))
+    trainer.pretrain(train, show_progress=False)
+    saved = torch.load(trainer.saved_model_file, weights_only=True)["state_dict"]
+
+    init_seed(1, True)
+    untrained = config.model_class(config, train.dataset).state_dict()
+    assert any(not torch.equal(untrained[k], v) for k, v in saved.items())  # pre-training moved the weights
+    tuned = recbole_config("S3Rec", ml100k, dict(settings, train_stage="finetune",
+                                                 pre_model_path=trainer.saved_model_file))
+    init_seed(1, True)
+    state = tuned.model_class(tuned, train.dataset).state_dict()
+    assert all(torch.equal(state[k], v) for k, v in saved.items())
