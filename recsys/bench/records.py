@@ -14,27 +14,32 @@ from recsys.data.prepare import PreparedDataset
 from recsys.train.run import RunResult
 
 
-def run_label(model: str, llm_artefacts: list[dict]) -> str:
-    """The name a leaderboard shows: a run that used a non-LLM fallback says so, e.g. ``X (keywords-tfidf fallback)``."""
+def run_label(model: str, llm_artefacts: list[dict], precision: str = "fp32") -> str:
+    """The name a leaderboard shows: a run that used a non-LLM fallback says so, e.g. ``X (keywords-tfidf fallback)``,
+    and a run trained in another precision than fp32 says which, e.g. ``SASRec [bf16]``."""
     fallbacks = sorted({a["backend"] for a in llm_artefacts
                         if a.get("is_llm") is False or a.get("is_neural") is False})
-    return f"{model} ({', '.join(fallbacks)} fallback)" if fallbacks else model
+    label = f"{model} ({', '.join(fallbacks)} fallback)" if fallbacks else model
+    return label if precision == "fp32" else f"{label} [{precision}]"
 
 
 def record_for(result: RunResult, ds: PreparedDataset, rid: str, chash: str,
                executor: dict | None = None) -> tuple[dict, dict]:
     from recsys.llm.artefacts import backend_label
+    from recsys.train.precision import describe as describe_precision
 
     backends = {a["artefact"]: backend_label(a) for a in result.llm_artefacts}
     record = {
         "run_id": rid, "model": result.model, "dataset": result.dataset, "seed": result.seed,
         "status": result.status, "error": result.error, "objective": result.objective,
-        "label": run_label(result.model, result.llm_artefacts), "config": result.config,
+        "label": run_label(result.model, result.llm_artefacts, result.config.get("precision", "fp32")),
+        "config": result.config,
         "test": {phase: r.summary for phase, r in result.test.items()},
         "valid": result.valid, "fit": result.fit,
         "wall_seconds": result.wall_seconds, "peak_memory_mb": result.peak_memory_mb,
-        "provenance": provenance(ds, chash, result.seed, result.config.get("tie_policy", "pessimistic"),
-                                 backends, executor or _training_executor(result)),
+        "provenance": {**provenance(ds, chash, result.seed, result.config.get("tie_policy", "pessimistic"),
+                                    backends, executor or _training_executor(result)),
+                       "precision": describe_precision(result.config.get("precision", "fp32"))},
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     per_user = {phase: pl.DataFrame({"user_idx": r.users, **r.per_user,

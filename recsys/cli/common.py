@@ -50,7 +50,15 @@ def overrides_from(args) -> dict:
         if not key.strip():
             raise RecsysError(f"--set expects key=value, got {item!r} (no key)")
         out[key.strip()] = parse_value(value.strip())
+    if getattr(args, "precision", None):  # --precision wins over a config file's key
+        out["precision"] = args.precision
     return out
+
+
+def add_precision(p) -> None:
+    p.add_argument("--precision", choices=("fp32", "bf16"),
+                   help="training precision (default fp32; bf16: autocast, float32 weights and loss, "
+                        "fast only on CPUs with AVX512-BF16/AMX and on GPUs; see docs/performance.md)")
 
 
 def results_dir(args) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from recsys.cli.common import overrides_from, whole_number
+from recsys.cli.common import add_precision, overrides_from, whole_number
 
 
 def cmd_perf_prepare(args) -> int:
@@ -66,6 +66,21 @@ def cmd_perf_train(args) -> int:
     return 0
 
 
+def cmd_perf_matmul(args) -> int:
+    from recsys.perf.matmul import matmul_peaks
+
+    r = matmul_peaks(args.device, args.repeats)
+    if args.json:
+        print(json.dumps(r, indent=2))
+        return 0
+    native = "native bfloat16" if r["native_bf16"] else "no native bfloat16 (emulated)"
+    print(f"{r['device']} ({r['cpu_capability']}, {r['threads']} threads, {native}); best of {args.repeats}:")
+    for row in r["shapes"]:
+        print(f"  {row['shape']:<22} fp32 {row['fp32_gflops']:8.1f} GFLOP/s   bf16 {row['bf16_gflops']:8.1f} GFLOP/s"
+              f"   bf16/fp32 {row['bf16_speedup']:.2f}x")
+    return 0
+
+
 def add_parser(sub) -> None:
     perf = sub.add_parser("perf", help="side-by-side speed measurements: recsys vs RecBole, executors")
     psub = perf.add_subparsers(dest="perf_command", required=True)
@@ -84,9 +99,16 @@ def add_parser(sub) -> None:
     p.add_argument("--objective", default="auto", help="our objective (auto: the model's default)")
     p.add_argument("--seeds", default="2024", help="comma-separated seeds; figures are averaged")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="hyperparameter for both sides")
+    add_precision(p)
     p.add_argument("--data-dir")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_perf_train)
+
+    p = psub.add_parser("matmul", help="the machine's float32 and bfloat16 matrix-product peaks, side by side")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--repeats", type=whole_number, default=3)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_perf_matmul)
 
     p = psub.add_parser("executor", help="wall time of a suite with --jobs 1 vs N, side by side")
     p.add_argument("--suite", default="quick")

@@ -9,6 +9,7 @@ import sys
 
 from recsys.cli.common import (
     add_data_dir,
+    add_precision,
     overrides_from,
     results_dir,
     seed_number,
@@ -140,6 +141,7 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=seed_number, default=1)
     p.add_argument("--config", help="TOML file of config keys (RecBole's names + trainer keys)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="one config key (repeatable)")
+    add_precision(p)
     p.add_argument("--via", choices=("recsys", "recbole"), default="recsys",
                    help="recsys's fast loop (default) or RecBole's own pipeline")
     p.add_argument("--checkpoint", help="save the best weights here (.pt state dict + .json config); "

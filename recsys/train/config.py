@@ -21,14 +21,16 @@ from recsys.recbole.bridge import (
     check_known_keys,
     recbole_defaults,
 )
-from recsys.train.objectives import OBJECTIVES
+from recsys.train.objectives import OBJECTIVES, SAMPLED_LOSS_DEFAULTS
+from recsys.train.precision import PRECISIONS
 from recsys.train.trainer import Phase, TrainerSettings
 
 #: Keys our loop reads (RecBole's names where RecBole has the same setting).
 TRAINER_KEYS = {
     "epochs", "learning_rate", "weight_decay", "stopping_step", "valid_metric", "eval_step", "clip_grad_norm",
     "scheduler", "phases", "tie_policy", "topk", "eval_batch_size", "train_batch_size", "objective",
-    "progress", "threads", "MAX_ITEM_LIST_LENGTH", "length_buckets", "sequence_loss", *ATTENTION_KEYS,
+    "progress", "threads", "MAX_ITEM_LIST_LENGTH", "length_buckets", "sequence_loss", "precision",
+    "catalogue_chunk", *SAMPLED_LOSS_DEFAULTS, *ATTENTION_KEYS,
 }
 DEFAULTS = {"epochs": 50, "train_batch_size": 256, "eval_batch_size": 1024, "learning_rate": 1e-3,
             "stopping_step": 10, "valid_metric": "ndcg@10", "objective": "auto", "tie_policy": "pessimistic",
@@ -52,6 +54,12 @@ TRAINER_RULES = {  # key: (check, what is expected)
              "a list of integers >= 1, e.g. [10, 20]"),
     "valid_metric": (lambda v: isinstance(v, str) and v, "a metric name, e.g. ndcg@10 or auc"),
     "tie_policy": (lambda v: v in TIE_POLICIES, f"one of {', '.join(TIE_POLICIES)}"),
+    "precision": (lambda v: v in PRECISIONS, f"one of {', '.join(PRECISIONS)} (docs/performance.md)"),
+    "catalogue_chunk": (lambda v: _is_int(v) and v >= 0,
+                        "an integer >= 0 (targets per chunk of the catalogue softmax; 0: one block)"),
+    "sampled_negatives": (lambda v: _is_int(v) and v >= 1, "an integer >= 1 (negatives of the sampled losses)"),
+    "sampled_distribution": (lambda v: v in ("uniform", "popularity"), "uniform or popularity"),
+    "gbce_t": (lambda v: _is_num(v) and 0 <= v <= 1, "a number in [0, 1] (gSASRec's calibration t)"),
     "attention": (lambda v: v in ATTENTION_KINDS, f"one of {', '.join(ATTENTION_KINDS)}"),
     "attention_window": (lambda v: _is_int(v) and v >= 1, "an integer >= 1 (keys a query sees)"),
     "attention_distance_window": (lambda v: _is_int(v) and v >= 0, "an integer >= 0 (0: no distance bias)"),
@@ -184,4 +192,5 @@ def trainer_settings(settings: dict, objective: str, phases: list[Phase]) -> Tra
         topk=tuple(settings["topk"]),
         eval_batch_size=int(settings["eval_batch_size"]),
         progress=settings.get("progress"),
+        precision=str(settings.get("precision", "fp32")),
     )

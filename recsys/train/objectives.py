@@ -35,12 +35,18 @@ from recsys.data.tensors import (
     prefix_samples,
 )
 from recsys.models.protocol import own_sequence_loss
+from recsys.nn.catalogue_softmax import DEFAULT_CHUNK, catalogue_cross_entropy
+from recsys.nn.sampled_softmax import DISTRIBUTIONS, gbce, sampled_softmax
 from recsys.recbole.interaction import interaction
 
 OBJECTIVES = ("auto", "full_sequence", "prefix", "pairwise", "pointwise", "positives", "ctr")
 #: ``model``: the model's own loss_type (CE or BPR); ``bce``: binary cross-entropy with one negative per
-#: position (the original SASRec loss, which RecBole does not offer), for full-sequence training.
-SEQUENCE_LOSSES = ("model", "bce")
+#: position (the original SASRec loss, which RecBole does not offer); ``sampled``: a softmax over in-batch
+#: and sampled candidates with the log-Q correction; ``gbce``: gSASRec's generalised BCE
+#: (``recsys.nn.sampled_softmax``); for full-sequence training.
+SEQUENCE_LOSSES = ("model", "bce", "sampled", "gbce")
+#: options of the sampled losses, with their defaults
+SAMPLED_LOSS_DEFAULTS = {"sampled_negatives": 256, "sampled_distribution": "uniform", "gbce_t": 0.75}
 
 
 def _rows(fields: dict, rows: slice) -> dict:
@@ -112,8 +118,15 @@ class FullSequence(Objective):
     name = "full_sequence"
 
     def __init__(self, model, tensors, batch_size, max_len: int, length_buckets: bool = False,
-                 sequence_loss: str = "model"):
+                 sequence_loss: str = "model", catalogue_chunk: int = DEFAULT_CHUNK,
+                 sampled_options: dict | None = None):
         super().__init__(model, tensors, batch_size)
+        self.catalogue_chunk = catalogue_chunk
+        self.sampled = {**SAMPLED_LOSS_DEFAULTS, **(sampled_options or {})}
+        if self.sampled["sampled_distribution"] not in DISTRIBUTIONS:
+            raise ValueError(f"sampled_distribution must be one of {DISTRIBUTIONS}, "
+                             f"got {self.sampled['sampled_distribution']!r}")
+        self.popularity = torch.from_numpy(tensors.item_popularity()) if sequence_loss == "sampled" else None
         if sequence_loss not in SEQUENCE_LOSSES:
             raise ValueError(f"sequence_loss must be one of {SEQUENCE_LOSSES}, got {sequence_loss!r}")
         self.sequence_loss = sequence_loss
@@ -165,23 +178,30 @@ class FullSequence(Objective):
                 negs = torch.zeros_like(y)
                 negs[y > 0] = torch.randint(1, self.t.n_items + 1, (int((y > 0).sum()),), generator=gen)
                 negs = negs[shard.rows].to(dev)
-            loss = self.run(lambda: self._loss(xs, ys, negs))
+            loss = self.run(lambda: self._loss(xs, ys, negs, gen))
             yield shard.weigh(loss), shard.n_local
 
-    def _loss(self, x, y, negs):
+    def _loss(self, x, y, negs, gen=None):
         weight = self.model.item_embedding.weight
         lengths = (x > 0).sum(1)
         with all_positions(self.model):
             h = self.model.forward(x, lengths)  # [B, L, d]
         mask = y > 0
         hv, yv = h[mask], y[mask]
+        if self.sequence_loss == "sampled":
+            return sampled_softmax(hv, weight, yv, int(self.sampled["sampled_negatives"]), gen,
+                                   self.sampled["sampled_distribution"], self.popularity)
+        if self.sequence_loss == "gbce":
+            return gbce(hv, weight, yv, int(self.sampled["sampled_negatives"]), gen, float(self.sampled["gbce_t"]))
         if self.sequence_loss == "bce":  # Kang & McAuley's SASRec loss: BCE, one uniform negative
             neg = negs[mask]
             logits = torch.cat([(hv * weight[yv]).sum(-1), (hv * weight[neg]).sum(-1)])
             labels = torch.cat([torch.ones(len(yv), device=x.device), torch.zeros(len(yv), device=x.device)])
             return F.binary_cross_entropy_with_logits(logits, labels) * 2  # sum of both terms, per target
-        if self.loss_type == "CE":
-            return F.cross_entropy(hv @ weight.T, yv)
+        if self.loss_type == "CE":  # the catalogue softmax, chunked: never a whole [targets x items] block
+            if not self.catalogue_chunk:
+                return F.cross_entropy(hv @ weight.T, yv)
+            return catalogue_cross_entropy(hv, weight, yv, chunk=self.catalogue_chunk)
         neg = negs[mask]  # one uniform negative per position, as RecBole's BPR loss for SASRec
         return self.model.loss_fct((hv * weight[yv]).sum(-1), (hv * weight[neg]).sum(-1))
 
@@ -294,9 +314,11 @@ def choose_objective(model, spec, requested: str) -> str:
 
 
 def build_objective(name: str, model, tensors: DatasetTensors, batch_size: int, max_len: int,
-                    length_buckets: bool = False, sequence_loss: str = "model") -> Objective:
+                    length_buckets: bool = False, sequence_loss: str = "model",
+                    catalogue_chunk: int = DEFAULT_CHUNK, sampled_options: dict | None = None) -> Objective:
     if name == "full_sequence":
-        return FullSequence(model, tensors, batch_size, max_len, length_buckets, sequence_loss)
+        return FullSequence(model, tensors, batch_size, max_len, length_buckets, sequence_loss, catalogue_chunk,
+                            sampled_options)
     if sequence_loss != "model":
         raise ValueError(f"sequence_loss={sequence_loss!r} applies to the full_sequence objective only, not {name}")
     if name == "prefix":

@@ -30,6 +30,7 @@ from recsys.eval.protocol import evaluate_task
 from recsys.models.protocol import MissingModelInput, ModelInputs
 from recsys.models.registry import ModelSpec, get_model_spec
 from recsys.nn.attention import ATTENTION_KEYS, use_attention
+from recsys.nn.catalogue_softmax import DEFAULT_CHUNK
 from recsys.recbole.dataset_view import ContextDatasetView, TrainDatasetView
 from recsys.recbole.interaction import ctr_score_function, score_function
 from recsys.train.checkpoint import save_checkpoint
@@ -41,7 +42,7 @@ from recsys.train.config import (
     trainer_settings,
     training_phases,
 )
-from recsys.train.objectives import build_objective, choose_objective
+from recsys.train.objectives import SAMPLED_LOSS_DEFAULTS, build_objective, choose_objective
 from recsys.train.trainer import Trainer
 
 
@@ -192,9 +193,12 @@ def prepare_run(model_name: str, ds: PreparedDataset, overrides: dict, seed: int
     max_len = int(config["MAX_ITEM_LIST_LENGTH"] or 50)
     objective_name = choose_objective(model, spec, settings["objective"])
     objective = build_objective(objective_name, model, tensors, int(settings["train_batch_size"]), max_len,
-                                bool(settings.get("length_buckets", False)), str(settings.get("sequence_loss", "model")))
+                                bool(settings.get("length_buckets", False)), str(settings.get("sequence_loss", "model")),
+                                int(settings.get("catalogue_chunk", DEFAULT_CHUNK)),
+                                {k: settings[k] for k in SAMPLED_LOSS_DEFAULTS if k in settings})
     phases = training_phases(cls, model, settings)
-    score_fn = ctr_score_function(model, tensors) if ds.task in CTR_TASKS else score_function(model, max_len)
+    score_fn = (ctr_score_function(model, tensors) if ds.task in CTR_TASKS
+                else score_function(model, max_len, causal=spec.full_sequence))
     trainer = Trainer(model, objective, score_fn, tensors, trainer_settings(settings, objective_name, phases), seed)
     return PreparedRun(spec, model, tensors, settings, objective_name, trainer, score_fn, threads, artefacts)
 

@@ -27,6 +27,7 @@ from recsys.eval.evaluator import EvalResult
 from recsys.eval.protocol import evaluate_task
 from recsys.models.protocol import phase_hook
 from recsys.train.objectives import Objective
+from recsys.train.precision import check_precision, with_precision
 
 SCHEDULERS = ("none", "cosine", "step", "plateau")
 
@@ -64,6 +65,7 @@ class TrainerSettings:
     topk: tuple[int, ...] = (5, 10, 20)
     eval_batch_size: int = 1024
     progress: bool | None = None  # None: only on a terminal, never in CI (and only on rank 0)
+    precision: str = "fp32"  # fp32 | bf16: the forward pass of training steps (recsys.train.precision)
 
 
 @dataclass
@@ -116,6 +118,7 @@ class Trainer:
         self.gen = torch.Generator().manual_seed(seed)
         self.seed = seed
         self.log = FitLog()
+        check_precision(settings.precision, distributed.current().device)
 
     def validate(self) -> EvalResult:
         self.model.eval()
@@ -140,7 +143,9 @@ class Trainer:
     def _fit_phase(self, phase: Phase, show: bool, best_state):
         """Train one phase: its epochs, validation every ``eval_step``, early stopping on patience."""
         params, opt, sched, clip = self._phase_optimizer(phase)
-        self.objective.run = distributed.wrap(self.model)  # DDP over this phase's trainable parameters
+        # DDP over this phase's trainable parameters; the forward pass in the run's precision
+        self.objective.run = with_precision(distributed.wrap(self.model), self.s.precision,
+                                            distributed.current().device)
         patience = 0
         bar = None
         if show:

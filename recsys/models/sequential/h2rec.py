@@ -36,6 +36,7 @@ from recbole.utils import InputType
 from torch import nn
 
 from recsys.models.protocol import config_value
+from recsys.nn.catalogue_softmax import catalogue_cross_entropy
 from recsys.models.registry import register_model
 
 INPUT_KEYS = ("item_text_embeddings", "item_sids", "item_cooccurrence")
@@ -197,8 +198,8 @@ class H2Rec(SequentialRecommender):
     # -- losses --------------------------------------------------------------------------------
     def _main_loss(self, h: torch.Tensor, targets: torch.Tensor, negatives: torch.Tensor | None) -> torch.Tensor:
         table = self.all_item_embeddings()
-        if self.loss_type == "CE":
-            return F.cross_entropy(h @ table.T, targets)
+        if self.loss_type == "CE":  # the catalogue softmax over chunks of targets (recsys.nn)
+            return catalogue_cross_entropy(h, table, targets)
         neg = negatives if negatives is not None else torch.randint(1, self.n_items, targets.shape,
                                                                     device=targets.device)
         pos_s, neg_s = (h * table[targets]).sum(-1), (h * table[neg]).sum(-1)
