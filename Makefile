@@ -28,8 +28,10 @@ demo: install
 	$(VENV)/bin/recsys bench --suite quick --results results
 	$(VENV)/bin/recsys leaderboard --suite quick --results results --out results/leaderboard
 
+# two workers (one torch thread each, tests/conftest.py): the suite is half Python-bound work
+TEST_WORKERS ?= 2
 test: install
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 perf: install
 	$(VENV)/bin/recsys perf prepare --dataset ml-100k

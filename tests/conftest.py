@@ -12,6 +12,11 @@ import pytest
 # never into ~/.cache or the repository. Set before recsys is imported anywhere.
 os.environ.setdefault("RECSYS_CACHE", tempfile.mkdtemp(prefix="recsys-test-cache-"))
 os.environ.setdefault("TQDM_DISABLE", "1")
+# Under pytest-xdist (`make test` runs two workers) each worker uses one thread, so two workers share
+# two cores instead of oversubscribing them. Set before torch is imported.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("RECSYS_TEST_DATA", REPO.parent / "shared" / "datasets"))

@@ -63,3 +63,18 @@ def save_result(store: ResultsStore, result: RunResult, ds: PreparedDataset, rid
     if suite is not None:
         record["suite"] = suite
     return store.save(record, per_user)
+
+
+def run_time_summary(records: list[dict], suite: str | None = None) -> str:
+    """One line on what a suite's runs cost: runs, the summed wall time of their cells (what one
+    process would need to run them all again) and the slowest cell."""
+    from recsys.bench.store import record_suites
+
+    runs = [r for r in records if suite is None or suite in record_suites(r)]
+    if not runs:
+        return f"suite {suite}: no runs in this store"
+    seconds = [float(r.get("wall_seconds") or 0.0) for r in runs]
+    slowest = max(range(len(runs)), key=seconds.__getitem__)
+    top = runs[slowest]
+    return (f"suite {suite or 'all'}: {len(runs)} runs, {sum(seconds) / 3600:.2f} h of summed cell wall time "
+            f"(slowest: {top['model']} on {top['dataset']}, seed {top['seed']}, {seconds[slowest] / 60:.1f} min)")

@@ -14,6 +14,11 @@ def cmd_bench(args) -> int:
     from recsys.bench.suite import load_suite
     from recsys.report.table import markdown_table
 
+    import time
+
+    from recsys.bench.records import run_time_summary
+
+    started = time.perf_counter()
     suite = load_suite(args.suite)
     store = ResultsStore(results_dir(args))
     executor = make_executor(args.executor, args.jobs, args.address, args.ray_cpus_per_run)
@@ -32,6 +37,7 @@ def cmd_bench(args) -> int:
     ctr = any("auc" in r["test"].get("test", {}) for r in records)
     print("\nmean ± std over seeds; " + ("AUC / LogLoss / GAUC on the labelled test samples" if ctr else
                                           "full ranking, training items masked, pessimistic ties"))
+    print(f"{run_time_summary(records, suite.name)}; this command: {time.perf_counter() - started:.0f} s wall")
     failed = sum(r["status"] != "ok" for r in records)
     if failed:
         print(f"error: {failed} of {len(records)} runs failed (recorded in {store.root / 'runs'}; the same command "

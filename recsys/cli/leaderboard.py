@@ -18,6 +18,9 @@ def cmd_leaderboard(args) -> int:
         print(f"LaTeX: {write_latex(csv)}")
     print(md.read_text())
     print(f"written: {csv}, {md}")
+    from recsys.bench.records import run_time_summary
+
+    print(run_time_summary(store.records(), name))
     return 0
 
 

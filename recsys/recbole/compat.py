@@ -30,7 +30,8 @@ The breakages (numbers as in ``shared/design.md``):
 7. ``get_model`` cannot find external classes: the bridge passes the class itself to
    ``Config(model=cls)``. Nothing to patch.
 8. ``Config`` ignores ``data_path`` for a dataset named ``ml-100k`` (it always reads
-   its bundled copy): an explicit ``data_path`` is honoured.
+   its bundled copy): an explicit ``data_path`` that holds an ``ml-100k`` folder is honoured;
+   one that does not keeps RecBole's bundled copy (RecBole's own behaviour and tests).
 9. RecBole writes TensorBoard logs into ``./log_tensorboard`` of the current directory:
    we redirect them into the recsys cache directory.
 10. RecBole runs ``eval()`` on configuration strings: ``Config._convert_config_dict`` on every
@@ -97,7 +98,8 @@ def _patch_configurator(module) -> None:
     def _set_default_parameters(self):  # RecBole sends 'ml-100k' to its bundled copy, ignoring data_path
         original(self)
         given = self.external_config_dict.get("data_path")
-        if self.dataset == "ml-100k" and given:
+        # a data_path that holds an ml-100k folder is read; otherwise RecBole's bundled copy, as before
+        if self.dataset == "ml-100k" and given and os.path.isdir(os.path.join(given, self.dataset)):
             self.final_config_dict["data_path"] = os.path.join(given, self.dataset)
 
     module.Config._set_default_parameters = _set_default_parameters

@@ -100,3 +100,13 @@ def test_a_column_that_is_empty_in_the_first_rows_still_loads():
 
     frame = records_frame([record(i, {}) for i in range(150)] + [record(150, {"embeddings": "minilm"})])
     assert frame.height == 151 and frame["llm_backend"][150] == "embeddings=minilm"
+
+
+def test_run_time_summary_sums_a_suites_cells():
+    from recsys.bench.records import run_time_summary
+
+    records = [{"model": "A", "dataset": "d", "seed": s, "suite": "x", "wall_seconds": 1800.0 * s} for s in (1, 2)]
+    records.append({"model": "B", "dataset": "d", "seed": 1, "suite": "y", "wall_seconds": 99999.0})
+    line = run_time_summary(records, "x")
+    assert "2 runs" in line and "1.50 h" in line and "A on d, seed 2, 60.0 min" in line
+    assert run_time_summary(records, "z") == "suite z: no runs in this store"

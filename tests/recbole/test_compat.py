@@ -1,6 +1,7 @@
 """RecBole 1.2.1 on numpy 2 / torch >= 2.6 / scipy >= 1.17, through recsys.recbole.compat."""
 
 import math
+import os
 import subprocess
 import sys
 
@@ -107,3 +108,15 @@ def test_recbole_sequential_split_equals_ours(ml100k):
     theirs = dict(zip(users.tolist(), items.tolist()))
     ours = dict(ml100k.split("test").select("user_id", "item_id").iter_rows())
     assert theirs == ours
+
+
+def test_ml100k_data_path_is_honoured_only_where_it_holds_the_dataset(tmp_path):
+    from recbole.config import Config
+
+    (tmp_path / "ml-100k").mkdir()
+    mine = Config(model="BPR", dataset="ml-100k", config_dict={"data_path": str(tmp_path), "state": "ERROR"})
+    assert mine["data_path"] == str(tmp_path / "ml-100k")
+    elsewhere = Config(model="BPR", dataset="ml-100k",
+                       config_dict={"data_path": str(tmp_path / "empty"), "state": "ERROR"})
+    bundled = os.path.normpath(elsewhere["data_path"])
+    assert bundled.endswith(os.path.join("recbole", "dataset_example", "ml-100k"))  # RecBole's bundled copy
