@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 
 from recsys.cli.common import results_dir, whole_number
 
@@ -13,9 +14,6 @@ def cmd_bench(args) -> int:
     from recsys.bench.store import ResultsStore, records_frame
     from recsys.bench.suite import load_suite
     from recsys.report.table import markdown_table
-
-    import time
-
     from recsys.bench.records import run_time_summary
 
     started = time.perf_counter()

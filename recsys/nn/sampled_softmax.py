@@ -22,14 +22,15 @@ DISTRIBUTIONS = ("uniform", "popularity")
 
 def sampled_softmax(h: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, n_sampled: int,
                     gen: torch.Generator | None, distribution: str = "uniform",
-                    popularity: torch.Tensor | None = None) -> torch.Tensor:
+                    probs: torch.Tensor | None = None) -> torch.Tensor:
     """Mean sampled-softmax loss of [targets x d] hidden states against in-batch + sampled candidates.
 
-    ``weight``: [items x d] with row 0 padding (never a candidate). ``popularity``: training counts per
-    item (row 0 ignored), needed for ``distribution="popularity"`` and for the in-batch correction.
+    ``weight``: [items x d] with row 0 padding (never a candidate). ``probs``: each item's sampling
+    probability (``item_probabilities``; None: uniform), for ``distribution="popularity"`` and for the
+    in-batch correction. Computed once per training run, not per batch.
     """
     n_items = weight.shape[0] - 1
-    probs = _item_probabilities(n_items, popularity, targets.device)
+    probs = item_probabilities(n_items).to(targets.device) if probs is None else probs.to(targets.device)
     drawn = _draw(n_sampled, n_items, distribution, probs, gen).to(targets.device)
     candidates, label = torch.unique(torch.cat([targets, drawn]), return_inverse=True)
     label = label[: len(targets)]
@@ -56,14 +57,12 @@ def gbce(h: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, n_negativ
     return (pos_term + neg_term).mean()
 
 
-def _item_probabilities(n_items: int, popularity: torch.Tensor | None, device) -> torch.Tensor:
-    """Sampling probability of each item id (0: padding, never drawn), from training counts."""
+def item_probabilities(n_items: int, popularity: torch.Tensor | None = None) -> torch.Tensor:
+    """Sampling probability of each item id (0: padding, never drawn): uniform, or from training counts."""
     if popularity is None:
-        probs = torch.full((n_items + 1,), 1.0 / n_items, device=device)
+        probs = torch.full((n_items + 1,), 1.0 / n_items)
     else:
-        counts = popularity.to(device=device, dtype=torch.float64).clone()
-        counts[0] = 0
-        counts += 1e-3  # an unseen item keeps a tiny probability: its log-Q stays finite
+        counts = popularity.to(torch.float64) + 1e-3  # an unseen item keeps a tiny probability: finite log-Q
         counts[0] = 0
         probs = (counts / counts.sum()).float()
     probs[0] = 0

@@ -32,15 +32,15 @@ def score_function(model, max_len: int, causal: bool = False):
     sequential = getattr(model, "type", None) == ModelType.SEQUENTIAL
     device = distributed.current().device
 
-    def predict(users: np.ndarray, seq: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        fields = {model.ITEM_SEQ: seq, model.ITEM_SEQ_LEN: lengths.clamp(min=1),
-                  model.USER_ID: torch.from_numpy(users)}
+    def predict(users: np.ndarray, seq: torch.Tensor | None = None, lengths: torch.Tensor | None = None):
+        fields = {model.USER_ID: torch.from_numpy(users)}
+        if seq is not None:
+            fields.update({model.ITEM_SEQ: seq, model.ITEM_SEQ_LEN: lengths.clamp(min=1)})
         return model.full_sort_predict(interaction(fields, device)).reshape(len(users), -1).cpu()
 
     def score(users: np.ndarray, history):
         if not sequential:
-            return model.full_sort_predict(interaction({model.USER_ID: torch.from_numpy(users)}, device)
-                                           ).reshape(len(users), -1).cpu()
+            return predict(users)
         seq, lengths = history.window(users, max_len)
         if not causal or len(users) < 2 * LENGTH_GROUPS:
             return predict(users, seq, lengths)

@@ -16,6 +16,7 @@ from recsys.io.paths import cache_dir
 from recsys.models.protocol import INPUT_KEYS, config_defaults, default_phases
 from recsys.models.registry import ModelSpec
 from recsys.nn.attention import ATTENTION_KEYS, ATTENTION_KINDS
+from recsys.nn.sampled_softmax import DISTRIBUTIONS
 from recsys.recbole.bridge import (
     _without_command_line,
     check_known_keys,
@@ -58,7 +59,7 @@ TRAINER_RULES = {  # key: (check, what is expected)
     "catalogue_chunk": (lambda v: _is_int(v) and v >= 0,
                         "an integer >= 0 (targets per chunk of the catalogue softmax; 0: one block)"),
     "sampled_negatives": (lambda v: _is_int(v) and v >= 1, "an integer >= 1 (negatives of the sampled losses)"),
-    "sampled_distribution": (lambda v: v in ("uniform", "popularity"), "uniform or popularity"),
+    "sampled_distribution": (lambda v: v in DISTRIBUTIONS, f"one of {', '.join(DISTRIBUTIONS)}"),
     "gbce_t": (lambda v: _is_num(v) and 0 <= v <= 1, "a number in [0, 1] (gSASRec's calibration t)"),
     "attention": (lambda v: v in ATTENTION_KINDS, f"one of {', '.join(ATTENTION_KINDS)}"),
     "attention_window": (lambda v: _is_int(v) and v >= 1, "an integer >= 1 (keys a query sees)"),

@@ -36,7 +36,7 @@ from recsys.data.tensors import (
 )
 from recsys.models.protocol import own_sequence_loss
 from recsys.nn.catalogue_softmax import DEFAULT_CHUNK, catalogue_cross_entropy
-from recsys.nn.sampled_softmax import DISTRIBUTIONS, gbce, sampled_softmax
+from recsys.nn.sampled_softmax import DISTRIBUTIONS, gbce, item_probabilities, sampled_softmax
 from recsys.recbole.interaction import interaction
 
 OBJECTIVES = ("auto", "full_sequence", "prefix", "pairwise", "pointwise", "positives", "ctr")
@@ -126,7 +126,8 @@ class FullSequence(Objective):
         if self.sampled["sampled_distribution"] not in DISTRIBUTIONS:
             raise ValueError(f"sampled_distribution must be one of {DISTRIBUTIONS}, "
                              f"got {self.sampled['sampled_distribution']!r}")
-        self.popularity = torch.from_numpy(tensors.item_popularity()) if sequence_loss == "sampled" else None
+        self.item_probs = (item_probabilities(tensors.n_items, torch.from_numpy(tensors.item_popularity()))
+                           if sequence_loss == "sampled" else None)
         if sequence_loss not in SEQUENCE_LOSSES:
             raise ValueError(f"sequence_loss must be one of {SEQUENCE_LOSSES}, got {sequence_loss!r}")
         self.sequence_loss = sequence_loss
@@ -190,7 +191,7 @@ class FullSequence(Objective):
         hv, yv = h[mask], y[mask]
         if self.sequence_loss == "sampled":
             return sampled_softmax(hv, weight, yv, int(self.sampled["sampled_negatives"]), gen,
-                                   self.sampled["sampled_distribution"], self.popularity)
+                                   self.sampled["sampled_distribution"], self.item_probs)
         if self.sequence_loss == "gbce":
             return gbce(hv, weight, yv, int(self.sampled["sampled_negatives"]), gen, float(self.sampled["gbce_t"]))
         if self.sequence_loss == "bce":  # Kang & McAuley's SASRec loss: BCE, one uniform negative

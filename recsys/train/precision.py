@@ -51,10 +51,10 @@ def check_precision(precision: str, device: torch.device | str = "cpu") -> None:
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if precision == "bf16" and not native_bf16(device):
-        cap = torch.backends.cpu.get_cpu_capability() if torch.device(device).type == "cpu" else "this GPU"
-        warnings.warn(f"precision = bf16: {cap} has no native bfloat16 matrix unit (no avx512_bf16/amx_bf16), "
-                      "so bf16 is emulated and slower than fp32 here; `recsys perf matmul` shows both",
-                      RuntimeWarning, stacklevel=2)
+        where = (f"this CPU ({torch.backends.cpu.get_cpu_capability()}) has no avx512_bf16/amx_bf16"
+                 if torch.device(device).type == "cpu" else "this GPU does not support bfloat16")
+        warnings.warn(f"precision = bf16: {where}, so bf16 is emulated and slower than fp32 here; "
+                      "`recsys perf matmul` shows both", RuntimeWarning, stacklevel=2)
 
 
 def autocast(precision: str, device: torch.device | str = "cpu"):

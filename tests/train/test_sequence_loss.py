@@ -88,7 +88,7 @@ def test_gbce_beta_follows_the_sampling_rate():
 def test_log_q_correction_removes_the_popularity_bias_of_in_batch_negatives():
     """With a popular item drawn into every batch, the uncorrected sampled softmax pushes it down more
     than the full softmax does; the log-Q corrected one follows the full softmax's gradient."""
-    from recsys.nn.sampled_softmax import sampled_softmax
+    from recsys.nn.sampled_softmax import item_probabilities, sampled_softmax
 
     gen = torch.Generator().manual_seed(0)
     n_items, d = 400, 8
@@ -105,7 +105,7 @@ def test_log_q_correction_removes_the_popularity_bias_of_in_batch_negatives():
 
     full = grad_of_item_1(lambda: F.cross_entropy(h @ w.T, y))
     corrected = grad_of_item_1(lambda: sampled_softmax(h, w, y, 64, torch.Generator().manual_seed(2),
-                                                       popularity=popularity))
+                                                       probs=item_probabilities(n_items, popularity)))
     uncorrected = grad_of_item_1(lambda: sampled_softmax(h, w, y, 64, torch.Generator().manual_seed(2),
-                                                         popularity=None))
+                                                         probs=None))
     assert abs(corrected - full) < abs(uncorrected - full)

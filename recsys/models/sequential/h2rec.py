@@ -36,8 +36,8 @@ from recbole.utils import InputType
 from torch import nn
 
 from recsys.models.protocol import config_value
-from recsys.nn.catalogue_softmax import catalogue_cross_entropy
 from recsys.models.registry import register_model
+from recsys.nn.catalogue_softmax import catalogue_cross_entropy
 
 INPUT_KEYS = ("item_text_embeddings", "item_sids", "item_cooccurrence")
 DEFAULTS = {"hidden_size": 64, "inner_size": 256, "n_layers": 2, "n_heads": 1, "cross_heads": 4,
