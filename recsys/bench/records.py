@@ -32,6 +32,7 @@ def record_for(result: RunResult, ds: PreparedDataset, rid: str, chash: str,
     record = {
         "run_id": rid, "model": result.model, "dataset": result.dataset, "seed": result.seed,
         "status": result.status, "error": result.error, "objective": result.objective,
+        "loss_family": result.loss_family, "loss": result.loss,
         "label": run_label(result.model, result.llm_artefacts, result.config.get("precision", "fp32")),
         "config": result.config,
         "test": {phase: r.summary for phase, r in result.test.items()},
@@ -78,3 +79,4 @@ def run_time_summary(records: list[dict], suite: str | None = None) -> str:
     top = runs[slowest]
     return (f"suite {suite or 'all'}: {len(runs)} runs, {sum(seconds) / 3600:.2f} h of summed cell wall time "
             f"(slowest: {top['model']} on {top['dataset']}, seed {top['seed']}, {seconds[slowest] / 60:.1f} min)")
+

@@ -14,7 +14,7 @@ from pathlib import Path
 import polars as pl
 
 from recsys.bench.store import ResultsStore
-from recsys.report.leaderboard import dataset_view
+from recsys.report.leaderboard import cell_text, dataset_view, legend, row_marks
 
 _SCRIPT = """
 function sortTable(th) {
@@ -66,13 +66,18 @@ def render_html(store: ResultsStore, board: pl.DataFrame, suite: str, plots: dic
         b, best, models = dataset_view(board, dataset, metrics)
         ds_metrics = list(best)
         parts.append(f"<h2>{html.escape(dataset)}</h2><table id='table-{html.escape(dataset)}'><thead><tr>"
-                     "<th onclick='sortTable(this)'>model</th><th onclick='sortTable(this)'>seeds</th>" +
+                     "<th onclick='sortTable(this)'>model</th><th onclick='sortTable(this)'>loss</th>"
+                     "<th onclick='sortTable(this)'>seeds</th><th onclick='sortTable(this)'>trials</th>" +
                      "".join(f"<th onclick='sortTable(this)'>{html.escape(m)}</th>" for m in ds_metrics) +
                      "</tr></thead><tbody>")
         for model in models:
-            cells = [f"<td data-value='{html.escape(model)}'>{html.escape(model)}</td>"]
             first = b.filter(pl.col("model") == model).row(0, named=True)
-            cells.append(f"<td data-value='{first['seeds']}'>{first['seeds']}</td>")
+            tuned = f"tuned ({first['trials']} trials): {first['tuned']}" if first["trials"] else "untuned"
+            cells = [f"<td data-value='{html.escape(model)}' title='{html.escape(tuned)}'>"
+                     f"{html.escape(model + row_marks(b, model))}</td>",
+                     f"<td data-value='{html.escape(first['loss_family'])}'>{html.escape(first['loss_family'])}</td>",
+                     f"<td data-value='{first['seeds']}'>{first['seeds']}</td>",
+                     f"<td data-value='{first['trials']}' title='{html.escape(tuned)}'>{first['trials'] or '-'}</td>"]
             for m in ds_metrics:
                 r = b.filter((pl.col("model") == model) & (pl.col("metric") == m)).row(0, named=True)
                 runs = [by_id[i] for i in r["run_ids"].split(",") if i in by_id]
@@ -86,9 +91,10 @@ def render_html(store: ResultsStore, board: pl.DataFrame, suite: str, plots: dic
                 mark = " <span class='sig'>†</span>" if r["significant"] else ""
                 cls = " class='best'" if r["mean"] == best[m] else ""
                 cells.append(f"<td{cls} data-value='{r['mean']:.6f}' title='{html.escape(' | '.join(prov))}'>"
-                             f"{r['mean']:.4f} ± {r['std']:.4f}{mark}</td>")
+                             f"{html.escape(cell_text(r))}{mark}</td>")
             parts.append("<tr>" + "".join(cells) + "</tr>")
         parts.append("</tbody></table>")
+        parts += [f"<p class='note'>{html.escape(line)}</p>" for line in legend(b)]
         for path in plots.get(dataset, []):
             parts.append(_img(path))
     parts.append("</body></html>")

@@ -17,18 +17,22 @@ The baseline may differ per model (``{model: baseline}``, e.g. GPRec (DeepFM) vs
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
+from recsys.bench.fairness import record_converged, record_loss_family
 from recsys.bench.store import ResultsStore, record_suites
 from recsys.eval.ctr import CTR_METRICS, LOWER_IS_BETTER, user_aucs
 from recsys.eval.groups import split_group_metric
 from recsys.eval.stats import delong, holm, paired_t, wilcoxon
 
 COLUMNS = ["dataset", "model", "metric", "mean", "std", "seeds", "baseline", "p_value", "significant",
-           "p_raw", "effect_size", "test", "run_ids"]
+           "p_raw", "effect_size", "test", "loss_family", "unconverged", "trials", "tuned", "run_ids"]
+#: a cell with fewer seeds shows its n and no ± (docs/fair-comparisons.md)
+MIN_SEEDS = 3
 DEFAULT_METRICS = ("ndcg@10", "recall@10", "mrr@10")
 def base_metric(metric: str) -> str:
     """``"test_ood/ndcg@20"`` -> ``"ndcg@20"``; ``"auc|scenario:drama"`` -> ``"auc"``."""
@@ -145,12 +149,18 @@ def leaderboard(store: ResultsStore, suite: str | None = None, baseline: str | d
             ids = [r["run_id"] for r in sorted(rs, key=lambda r: r["seed"])]
             base = baseline.get(label) if isinstance(baseline, dict) else baseline
             base = base if base in runs else None
+            families = sorted({record_loss_family(r) for r in rs})
+            tuning = rs[0].get("tuning") or {}
             for metric in present:
                 values = np.array([metric_value(r, metric, phase) for r in rs])
                 row = {"dataset": dataset, "model": label, "metric": metric, "mean": float(values.mean()),
                        "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0, "seeds": len(values),
                        "baseline": base, "p_value": None, "significant": False, "p_raw": None,
-                       "effect_size": None, "test": None, "run_ids": ",".join(ids)}
+                       "effect_size": None, "test": None, "loss_family": "+".join(families),
+                       "unconverged": sum(not record_converged(r) for r in rs),
+                       "trials": int(tuning.get("trials", 0)),
+                       "tuned": json.dumps(tuning.get("params", {}), sort_keys=True) if tuning else "",
+                       "run_ids": ",".join(ids)}
                 if base is not None and label != base and base_metric(metric) in CTR_METRICS:
                     res = ctr_test(store, ids, [r["run_id"] for r in runs[base]], metric, phase)
                     row.update(p_raw=res.p_value, effect_size=res.effect_size, test=res.test)
@@ -168,7 +178,45 @@ def leaderboard(store: ResultsStore, suite: str | None = None, baseline: str | d
         rows += ds_rows
     return pl.DataFrame(rows, schema_overrides={"p_value": pl.Float64, "p_raw": pl.Float64,
                                                 "effect_size": pl.Float64, "baseline": pl.String,
-                                                "test": pl.String}).select(COLUMNS)
+                                                "test": pl.String, "tuned": pl.String}).select(COLUMNS)
+
+
+def cell_text(row: dict, fmt: str = "{mean:.4f} ± {std:.4f}") -> str:
+    """mean ± std over seeds; with fewer than ``MIN_SEEDS`` seeds, the mean and its n (no ±: one seed
+    has no spread to show, two barely do)."""
+    if row["seeds"] < MIN_SEEDS:
+        return f"{row['mean']:.4f} (n={row['seeds']})"
+    return fmt.format(mean=row["mean"], std=row["std"])
+
+
+def row_marks(b: pl.DataFrame, model: str) -> str:
+    """⚠ where a run of the row stopped at its cap still improving; ‡ where the row's loss family is not
+    its baseline's (the comparison mixes objectives)."""
+    first = b.filter(pl.col("model") == model).row(0, named=True)
+    marks = ""
+    if first.get("unconverged"):
+        marks += " ⚠"
+    base = first.get("baseline")
+    if base and base != model:
+        theirs = b.filter(pl.col("model") == base)
+        if len(theirs) and theirs["loss_family"][0] != first.get("loss_family"):
+            marks += " ‡"
+    return marks
+
+
+def legend(b: pl.DataFrame) -> list[str]:
+    """The footnotes a dataset's table needs: what n, ⚠ and ‡ mean, where they occur."""
+    lines = []
+    if (b["seeds"] < MIN_SEEDS).any():
+        lines.append(f"(n=k): only k seeds (fewer than {MIN_SEEDS}); no spread is shown.")
+    if (b["unconverged"] > 0).any():
+        lines.append("⚠ not converged: a run's best epoch was within its last `patience` epochs at its cap "
+                     "(raise max_epochs).")
+    if any(row_marks(b, m).endswith("‡") for m in set(b["model"].to_list())):
+        lines.append("‡ trained under another loss family than its baseline (column `loss`): not like for like.")
+    if (b["trials"] > 0).any():
+        lines.append("trials: the tuning budget of the row (validation only); tuned values in the CSV's `tuned`.")
+    return lines
 
 
 def dataset_view(board: pl.DataFrame, dataset: str, metrics: list[str]) -> tuple[pl.DataFrame, dict, list[str]]:
@@ -194,23 +242,25 @@ def markdown(board: pl.DataFrame, alpha: float = 0.05) -> str:
         base = bases[0] if len(bases) == 1 else None
         own = {r["model"]: r["baseline"] for r in b.iter_rows(named=True) if r["baseline"]}
         out.append(f"### {dataset}\n")
-        out.append("| model | seeds | " + " | ".join(ds_metrics) + " |")
-        out.append("|---|---|" + "---|" * len(ds_metrics))
+        out.append("| model | loss | seeds | trials | " + " | ".join(ds_metrics) + " |")
+        out.append("|---|---|---|---|" + "---|" * len(ds_metrics))
         for model in models:
             cells = []
             for m in ds_metrics:
                 r = b.filter((pl.col("model") == model) & (pl.col("metric") == m)).row(0, named=True)
-                text = f"{r['mean']:.4f} ± {r['std']:.4f}"
+                text = cell_text(r)
                 if r["mean"] == best[m]:
                     text = f"**{text}**"
                 if r["significant"]:
                     text += " †"
                 cells.append(text)
-            seeds = b.filter(pl.col("model") == model)["seeds"][0]
+            first = b.filter(pl.col("model") == model).row(0, named=True)
             name = f"{model} (baseline)" if model == base or (model in bases and model not in own) else model
             if len(bases) > 1 and model in own and own[model] != model:
                 name += f" (vs {own[model]})"
-            out.append(f"| {name} | {seeds} | " + " | ".join(cells) + " |")
+            name += row_marks(b, model)
+            out.append(f"| {name} | {first['loss_family']} | {first['seeds']} | {first['trials'] or '-'} | "
+                       + " | ".join(cells) + " |")
         if bases:
             tests = sorted(set(b["test"].drop_nulls().to_list()))
             how = {"wilcoxon": "Wilcoxon signed-rank on per-user values", "delong": "DeLong on AUC",
@@ -218,6 +268,9 @@ def markdown(board: pl.DataFrame, alpha: float = 0.05) -> str:
             against = base if base else "each model's own baseline"
             out.append(f"\n† differs from {against} ({'; '.join(how.get(t, t) for t in tests) or 'Wilcoxon'}, "
                        f"Holm-corrected p < {alpha}).\n")
+        notes = legend(b)
+        if notes:
+            out.append(("" if bases else "\n") + "\n".join(notes) + "\n")
     return "\n".join(out)
 
 
@@ -252,9 +305,9 @@ def latex(board: pl.DataFrame) -> str:
             cells = []
             for m in ds_metrics:
                 r = b.filter((pl.col("model") == model) & (pl.col("metric") == m)).row(0, named=True)
-                v = f"{r['mean']:.4f} $\\pm$ {r['std']:.4f}"
+                v = cell_text(r, "{mean:.4f} $\\pm$ {std:.4f}")
                 v = f"\\textbf{{{v}}}" if r["mean"] == best[m] else v
                 cells.append(v + ("$^\\dagger$" if r["significant"] else ""))
-            out.append(esc(model) + " & " + " & ".join(cells) + r" \\")
+            out.append(esc(model + row_marks(b, model)) + " & " + " & ".join(cells) + r" \\")
         out.append("\\bottomrule\n\\end{tabular}\n")
     return "\n".join(out)

@@ -31,7 +31,8 @@ TRAINER_KEYS = {
     "epochs", "learning_rate", "weight_decay", "stopping_step", "valid_metric", "eval_step", "clip_grad_norm",
     "scheduler", "phases", "tie_policy", "topk", "eval_batch_size", "train_batch_size", "objective",
     "progress", "threads", "MAX_ITEM_LIST_LENGTH", "length_buckets", "sequence_loss", "precision",
-    "catalogue_chunk", *SAMPLED_LOSS_DEFAULTS, *ATTENTION_KEYS,
+    "catalogue_chunk", "min_epochs", "max_epochs", "max_minutes", "eval_every",
+    *SAMPLED_LOSS_DEFAULTS, *ATTENTION_KEYS,
 }
 DEFAULTS = {"epochs": 50, "train_batch_size": 256, "eval_batch_size": 1024, "learning_rate": 1e-3,
             "stopping_step": 10, "valid_metric": "ndcg@10", "objective": "auto", "tie_policy": "pessimistic",
@@ -49,6 +50,11 @@ TRAINER_RULES = {  # key: (check, what is expected)
     "eval_batch_size": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     "stopping_step": (lambda v: _is_int(v) and v >= 1, "an integer >= 1 (evaluations without improvement)"),
     "eval_step": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    "eval_every": (lambda v: _is_int(v) and v >= 1, "an integer >= 1 (validate every k epochs; = eval_step)"),
+    "min_epochs": (lambda v: _is_int(v) and v >= 0, "an integer >= 0 (patience counts from this epoch on)"),
+    "max_epochs": (lambda v: _is_int(v) and v >= 1,
+                   "an integer >= 1 (the convergence guard may extend epochs up to this cap)"),
+    "max_minutes": (lambda v: _is_num(v) and v > 0, "a number of minutes > 0 (stop cleanly, best weights kept)"),
     "weight_decay": (lambda v: v is None or (_is_num(v) and v >= 0), "a number >= 0"),
     "threads": (lambda v: v is None or (_is_int(v) and v >= 1), "an integer >= 1"),
     "topk": (lambda v: isinstance(v, (list, tuple)) and v and all(_is_int(k) and k >= 1 for k in v),
@@ -149,6 +155,9 @@ def run_settings(spec: ModelSpec, ds: PreparedDataset, overrides: dict) -> dict:
                           + ("CTR datasets train context models (recsys models --task context / multi_scenario)"
                              if ctr else "context (CTR) models need a ctr or multi_scenario dataset, e.g. ms-ml-100k"))
     settings = {**DEFAULTS, **(CTR_DEFAULTS if ctr else {}), **overrides}
+    if "eval_every" in settings and "eval_step" in overrides and settings["eval_every"] != settings["eval_step"]:
+        raise ConfigError(f"eval_every = {settings['eval_every']} and eval_step = {settings['eval_step']} "
+                          "name the same setting; give one")
     if settings["objective"] not in OBJECTIVES:
         raise ConfigError(f"objective must be one of {OBJECTIVES}, got {settings['objective']!r}")
     return settings
@@ -185,7 +194,7 @@ def trainer_settings(settings: dict, objective: str, phases: list[Phase]) -> Tra
         weight_decay=float(settings.get("weight_decay") or 0.0),
         stopping_step=int(settings["stopping_step"]),
         valid_metric=str(settings["valid_metric"]).lower(),
-        eval_step=int(settings.get("eval_step") or 1),
+        eval_step=int(settings.get("eval_every") or settings.get("eval_step") or 1),
         clip_grad_norm=clip if not isinstance(clip, dict) else None,
         scheduler=settings.get("scheduler", "none"),
         phases=phases,
@@ -194,4 +203,7 @@ def trainer_settings(settings: dict, objective: str, phases: list[Phase]) -> Tra
         eval_batch_size=int(settings["eval_batch_size"]),
         progress=settings.get("progress"),
         precision=str(settings.get("precision", "fp32")),
+        min_epochs=int(settings.get("min_epochs") or 0),
+        max_epochs=int(settings["max_epochs"]) if settings.get("max_epochs") else None,
+        max_minutes=float(settings["max_minutes"]) if settings.get("max_minutes") else None,
     )

@@ -327,3 +327,41 @@ def build_objective(name: str, model, tensors: DatasetTensors, batch_size: int, 
     if name == "ctr":
         return LabelledSamples(model, tensors, batch_size)
     return Pairs(model, tensors, batch_size, name)
+
+
+#: Loss families a comparison must match (docs/fair-comparisons.md): a model trained under one family
+#: is compared with baselines of the same family, or the table marks the difference.
+LOSS_FAMILIES = ("softmax-ce", "sampled-softmax", "gbce", "bce", "bpr", "hinge", "pointwise-bce", "none")
+
+
+def loss_family(model, objective: str, settings: dict) -> tuple[str, str]:
+    """(family, description) of the loss a run trains with, declared with its result.
+
+    A model with its own loss says so with a ``loss_family`` attribute ``(family, description)``
+    (LLM4CDSR: BCE with one negative); otherwise the family follows from the objective, the
+    ``sequence_loss`` key and the model's RecBole ``loss_type``.
+    """
+    own = getattr(model, "loss_family", None)
+    if own is not None:
+        return own() if callable(own) else tuple(own)
+    loss_type = str(getattr(model, "loss_type", "CE")).upper()
+    if objective in ("full_sequence", "prefix"):
+        seq = settings.get("sequence_loss", "model") if objective == "full_sequence" else "model"
+        opts = {**SAMPLED_LOSS_DEFAULTS, **{k: settings[k] for k in SAMPLED_LOSS_DEFAULTS if k in settings}}
+        if seq == "bce":
+            return "bce", "binary cross-entropy, 1 uniform negative per target"
+        if seq == "sampled":
+            return ("sampled-softmax", f"sampled softmax, {opts['sampled_negatives']} "
+                    f"{opts['sampled_distribution']} negatives + in-batch, log-Q corrected")
+        if seq == "gbce":
+            return "gbce", f"gBCE, {opts['sampled_negatives']} uniform negatives, t = {opts['gbce_t']}"
+        if loss_type == "BPR":
+            return "bpr", "BPR, 1 uniform negative per target"
+        return "softmax-ce", "softmax cross-entropy over the whole catalogue"
+    if objective == "pairwise":
+        return "bpr", "BPR, 1 uniform negative per positive"
+    if objective == "pointwise":
+        return "pointwise-bce", "binary cross-entropy, 1 uniform negative per positive"
+    if objective == "ctr":
+        return "pointwise-bce", "binary cross-entropy on the samples' labels"
+    return "none", "no gradient training (counts or a closed form)"

@@ -26,7 +26,8 @@ def train_per_domain(model: str, ds: PreparedDataset, overrides: dict | None = N
     first = next(iter(runs.values()))
     result = RunResult(model=name or f"{first.model} per domain", dataset=ds.name, seed=seed,
                        status="failed" if failed else "ok", config={**first.config, "per_domain": True},
-                       objective=first.objective, error="; ".join(failed) or None)
+                       objective=first.objective, loss_family=first.loss_family,
+                       loss=first.loss, error="; ".join(failed) or None)
     if not failed:
         for phase in first.test:
             result.test[phase] = merge_by_user([r.test[phase] for r in runs.values()], {"per_domain_models": True})

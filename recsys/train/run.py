@@ -42,7 +42,7 @@ from recsys.train.config import (
     trainer_settings,
     training_phases,
 )
-from recsys.train.objectives import SAMPLED_LOSS_DEFAULTS, build_objective, choose_objective
+from recsys.train.objectives import SAMPLED_LOSS_DEFAULTS, build_objective, choose_objective, loss_family
 from recsys.train.trainer import Trainer
 
 
@@ -54,6 +54,8 @@ class RunResult:
     status: str  # "ok" | "failed"
     config: dict
     objective: str = ""
+    loss_family: str = ""  # recsys.train.objectives.LOSS_FAMILIES: what a fair comparison must match
+    loss: str = ""  # the loss in words, e.g. "binary cross-entropy, 1 uniform negative per target"
     test: dict[str, EvalResult] = field(default_factory=dict)
     valid: dict = field(default_factory=dict)
     fit: dict = field(default_factory=dict)
@@ -142,8 +144,10 @@ def train_run(model_name: str, ds: PreparedDataset, overrides: dict | None = Non
     """
     t_start = time.perf_counter()
     run = prepare_run(model_name, ds, dict(overrides or {}), seed, tensors, inputs, llm_artefacts, init_state)
+    family, loss = loss_family(run.model, run.objective, run.settings)
     result = RunResult(model=run.spec.name, dataset=ds.name, seed=seed, status="ok",
                        config={**run.settings, "threads": run.threads}, objective=run.objective,
+                       loss_family=family, loss=loss,
                        llm_artefacts=list(run.llm_artefacts), score_fn=run.score_fn)
     try:
         fit_and_test(run, result, seed)
@@ -218,7 +222,8 @@ def fit_and_test(run: PreparedRun, result: RunResult, seed: int) -> None:
                   "valid_history": log.valid_history, "train_seconds": log.train_seconds,
                   "eval_seconds": log.eval_seconds, "train_targets": log.targets,
                   "targets_per_second": log.targets / log.train_seconds if log.train_seconds else 0.0,
-                  "stopped_early": log.stopped_early, "test_seconds": t_test}
+                  "stopped_early": log.stopped_early, "stopped_by_time": log.stopped_by_time,
+                  "converged": log.converged, "epoch_caps": log.epoch_caps, "test_seconds": t_test}
     info = distributed.current()
     if info.active:
         result.fit["distributed"] = info.describe()

@@ -64,8 +64,11 @@ class TrainerSettings:
     tie_policy: str = "pessimistic"
     topk: tuple[int, ...] = (5, 10, 20)
     eval_batch_size: int = 1024
-    progress: bool | None = None  # None: only on a terminal, never in CI (and only on rank 0)
+    progress: bool | None = None  # None: a bar on a terminal, one log line per evaluation elsewhere; False: silent
     precision: str = "fp32"  # fp32 | bf16: the forward pass of training steps (recsys.train.precision)
+    min_epochs: int = 0  # patience counts only from this epoch on
+    max_epochs: int | None = None  # convergence guard: a cap the run may be extended to (None: ``epochs``)
+    max_minutes: float | None = None  # time budget: stop after the epoch that passes it, best weights kept
 
 
 @dataclass
@@ -80,6 +83,9 @@ class FitLog:
     losses: list[float] = field(default_factory=list)
     valid_history: list[float] = field(default_factory=list)
     stopped_early: bool = False
+    stopped_by_time: bool = False
+    epoch_caps: list[int] = field(default_factory=list)  # each phase's cap after the convergence guard
+    converged: bool = True  # False: a phase's best epoch fell within its last ``patience`` epochs of its cap
 
 
 def _progress_enabled(flag: bool | None) -> bool:
@@ -107,6 +113,11 @@ def _scheduler(opt, name: str, epochs: int):
     raise ValueError(f"scheduler must be one of {SCHEDULERS}, got {name!r}")
 
 
+def still_improving(best_epoch: int, cap: int, patience_epochs: int) -> bool:
+    """A run stopped at ``cap`` whose best epoch is within its last ``patience_epochs``: it may still improve."""
+    return best_epoch > cap - patience_epochs
+
+
 class Trainer:
     def __init__(self, model: torch.nn.Module, objective: Objective, score_fn, tensors, settings: TrainerSettings,
                  seed: int = 0):
@@ -118,6 +129,8 @@ class Trainer:
         self.gen = torch.Generator().manual_seed(seed)
         self.seed = seed
         self.log = FitLog()
+        self.on_validation: list = []  # callables (epoch, score): a tuner's pruning hook may raise to stop
+        self._t_start = time.perf_counter()
         check_precision(settings.precision, distributed.current().device)
 
     def validate(self) -> EvalResult:
@@ -131,6 +144,7 @@ class Trainer:
     def fit(self) -> FitLog:
         phases = self.s.phases or [Phase(self.s.epochs, self.s.learning_rate)]
         best_state = None
+        self._t_start = time.perf_counter()
         show = _progress_enabled(self.s.progress)
         for i, phase in enumerate(phases):
             if i and best_state is not None:  # a later phase starts from the best weights so far
@@ -141,37 +155,76 @@ class Trainer:
         return self.log
 
     def _fit_phase(self, phase: Phase, show: bool, best_state):
-        """Train one phase: its epochs, validation every ``eval_step``, early stopping on patience."""
+        """Train one phase: its epochs, validation every ``eval_step``, early stopping on patience
+        (counted from ``min_epochs``), the time budget, and the convergence guard: a phase whose best
+        epoch falls within its last ``patience`` epochs of its cap goes on from its current state with
+        the cap doubled, up to ``max_epochs``; still so at that maximum, the run is marked unconverged."""
         params, opt, sched, clip = self._phase_optimizer(phase)
         # DDP over this phase's trainable parameters; the forward pass in the run's precision
         self.objective.run = with_precision(distributed.wrap(self.model), self.s.precision,
                                             distributed.current().device)
-        patience = 0
+        patience, cap = 0, phase.epochs
+        limit = max(cap, self.s.max_epochs or 0) if not self.s.phases else cap  # the guard extends single-phase runs
+        patience_epochs = self.s.stopping_step * self.s.eval_step
+        phase_best = -1
         bar = None
         if show:
             from tqdm import tqdm
 
-            bar = tqdm(total=phase.epochs * self.objective.n_batches(), unit="batch", dynamic_ncols=True,
+            bar = tqdm(total=cap * self.objective.n_batches(), unit="batch", dynamic_ncols=True,
                        desc=f"{type(self.model).__name__} {phase.name}")
+        epoch = 0
         try:
-            for epoch in range(phase.epochs):
-                self._train_epoch(opt, params, clip, bar)
-                if sched is not None and not isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
-                    sched.step()
-                if (epoch + 1) % self.s.eval_step and epoch + 1 != phase.epochs:
-                    continue
-                improved, state = self._validate_epoch(sched, bar)
-                if improved:
-                    best_state, patience = state, 0
-                else:
-                    patience += 1
+            while True:
+                while epoch < cap:
+                    self._train_epoch(opt, params, clip, bar)
+                    epoch += 1
+                    if sched is not None and not isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                        sched.step()
+                    out_of_time = self._out_of_time()
+                    if epoch % self.s.eval_step and epoch != cap and not out_of_time:
+                        continue
+                    improved, state = self._validate_epoch(sched, bar, phase, epoch, cap, show)
+                    if improved:
+                        best_state, patience, phase_best = state, 0, epoch
+                    elif self.log.epochs_run >= self.s.min_epochs:
+                        patience += 1
+                    if out_of_time:
+                        self.log.stopped_by_time = True
+                        break
                     if patience >= self.s.stopping_step:
                         self.log.stopped_early = True
                         break
+                stopped = self.log.stopped_early or self.log.stopped_by_time
+                if stopped or not still_improving(phase_best, cap, patience_epochs) or cap >= limit:
+                    break
+                cap = min(2 * cap, limit)  # the convergence guard: go on from the current state
+                self._say(f"{type(self.model).__name__} {phase.name}: best epoch {phase_best} is within the last "
+                          f"{patience_epochs} epochs of the cap; continuing to {cap} epochs (max_epochs {limit})")
+                if bar:
+                    bar.total = cap * self.objective.n_batches()
         finally:
             if bar:
                 bar.close()
+        self.log.epoch_caps.append(cap)
+        if not self.log.stopped_early and phase_best >= 0 and still_improving(phase_best, cap, patience_epochs):
+            self.log.converged = False
         return best_state
+
+    def _out_of_time(self) -> bool:
+        if not self.s.max_minutes:
+            return False
+        spent = time.perf_counter() - self._t_start
+        if distributed.current().active:  # every rank takes the same decision
+            spent = distributed.all_reduce_sum(spent) / distributed.current().world_size
+        return spent >= 60 * self.s.max_minutes
+
+    def _say(self, line: str) -> None:
+        """A log line for whoever reads a log file (the progress bar shows the rest on a terminal)."""
+        if self.s.progress is not False and distributed.current().is_main:
+            import sys
+
+            print(line, file=sys.stderr, flush=True)
 
     def _phase_optimizer(self, phase: Phase):
         """(trainable parameters, optimizer, scheduler, clip norm) of a phase; freezes the rest."""
@@ -224,9 +277,11 @@ class Trainer:
         self.log.epochs_run += 1
         self.log.losses.append(total / max(n_batches, 1))
 
-    def _validate_epoch(self, sched, bar):
-        """Validate; (improved, a copy of the weights when improved). Steps a plateau scheduler."""
+    def _validate_epoch(self, sched, bar, phase: Phase, epoch: int, cap: int, show: bool):
+        """Validate; (improved, a copy of the weights when improved). Steps a plateau scheduler; off a
+        terminal, logs one line (epoch, loss, metric, best so far, seconds, ETA)."""
         metric = self.s.valid_metric.lower()
+        eval_before = self.log.eval_seconds
         valid = self.validate()
         if metric not in valid.summary:
             raise ValueError(f"valid_metric {self.s.valid_metric!r} is not computed; "
@@ -237,8 +292,21 @@ class Trainer:
             sched.step(score)
         if bar:
             bar.set_postfix(epoch=self.log.epochs_run, loss=f"{self.log.losses[-1]:.4f}", **{metric: f"{score:.4f}"})
-        if score > self.log.best_score:
+        improved = score > self.log.best_score
+        if improved:
             self.log.best_score, self.log.best_epoch = score, self.log.epochs_run
             self.log.best_valid = dict(valid.summary)
-            return True, copy.deepcopy(self.model.state_dict())
-        return False, None
+        if not show:
+            self._say(self._epoch_line(phase, epoch, cap, metric, score, self.log.eval_seconds - eval_before))
+        for hook in self.on_validation:
+            hook(self.log.epochs_run, score)
+        return (True, copy.deepcopy(self.model.state_dict())) if improved else (False, None)
+
+    def _epoch_line(self, phase: Phase, epoch: int, cap: int, metric: str, score: float, eval_s: float) -> str:
+        n = self.log.epochs_run
+        train_s = self.log.train_seconds / max(n, 1)
+        left = max(cap - epoch, 0) * (train_s + eval_s / max(self.s.eval_step, 1))
+        name = type(self.model).__name__ + (f" {phase.name}" if self.s.phases else "")
+        return (f"{name} epoch {n}: loss {self.log.losses[-1]:.4f}, valid {metric} {score:.4f} "
+                f"(best {self.log.best_score:.4f} at epoch {self.log.best_epoch}), train {train_s:.1f} s/epoch, "
+                f"valid {eval_s:.1f} s, ETA {left / 60:.1f} min at most")

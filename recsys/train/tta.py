@@ -56,6 +56,14 @@ def load_trained(checkpoint: str | Path, ds: PreparedDataset, tensors: DatasetTe
     return model, spec, meta
 
 
+def backbone_loss(model, run_cfg: dict) -> tuple[str, str]:
+    """A test-time method adds no loss: its row compares under its backbone's loss family."""
+    from recsys.train.objectives import loss_family
+
+    family, loss = loss_family(model, "full_sequence", run_cfg)
+    return family, f"{loss} (the backbone's; inference only)"
+
+
 def tta_run(checkpoint: str | Path, ds: PreparedDataset, operator: str = "TMask-R", overrides: dict | None = None,
             seed: int = 1, tensors: DatasetTensors | None = None, name: str | None = None) -> RunResult:
     """Evaluate ``TTA4SR(<backbone>, <operator>)`` on every test split of ``ds``.
@@ -87,7 +95,8 @@ def tta_run(checkpoint: str | Path, ds: PreparedDataset, operator: str = "TMask-
                                "backbone_config": meta["config"], "augments": "untruncated",
                                **{f"tta_{k}": v for k, v in tta.as_dict().items()},
                                **({"tta_sigma_grid": list(grid)} if grid else {})},
-                       objective="none (inference only)")
+                       objective="none (inference only)",
+                       **dict(zip(("loss_family", "loss"), backbone_loss(model, run_cfg))))
     timings = {}
     with torch.no_grad():
         for phase in [s for s in tensors.split_names() if s.startswith("test")]:

@@ -61,6 +61,7 @@ class LLM4CDSR(CrossDomainSequential):
         self.causal = bool(config_value(config, "causal", DEFAULTS))
         self.independent_negatives = bool(config_value(config, "independent_negatives", DEFAULTS))
         self.loss_type = "BCE"
+        self.loss_family = ("bce", "binary cross-entropy, 1 target-domain negative per position")
         text, codes = self.text_inputs(config, d, str(config_value(config, "id_residual", DEFAULTS)))
         table = np.zeros((self.n_items, d), dtype=np.float32)  # frozen per-domain PCA tables, one row per item
         for dom in (0, 1):

@@ -77,6 +77,7 @@ class LLMEDT(CrossDomainSequential):
         self.beta, self.tau = float(config_value(config, "beta", DEFAULTS)), float(config_value(config, "tau", DEFAULTS))
         self.causal = bool(config_value(config, "causal", DEFAULTS))
         self.loss_type = "BCE"
+        self.loss_family = ("bce", "binary cross-entropy, 1 target-domain negative per position")
         self.text_inputs(config, d, str(config_value(config, "id_residual", DEFAULTS)))
         dropout, attn = float(config_value(config, "hidden_dropout_prob", DEFAULTS)), float(config_value(config, "attn_dropout_prob", DEFAULTS))
         self.mixed_position = nn.Embedding(self.max_seq_length, d)

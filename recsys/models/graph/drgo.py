@@ -53,6 +53,7 @@ class DRGO(GeneralRecommender):
         self.encoder = LightGCNEncoder(inter, dim, int(config_value(config, "n_layers", DEFAULTS)))
         self.reg_weight = float(config_value(config, "reg_weight", DEFAULTS))
         self.use_dro = bool(config_value(config, "use_dro", DEFAULTS))
+        self.loss_family = ("bpr", "BPR, 1 uniform negative" + (", DRO group-weighted" if self.use_dro else ""))
         self.use_diffusion = bool(config_value(config, "use_diffusion", DEFAULTS))
         self.sinkhorn_weight = float(config_value(config, "sinkhorn_weight", DEFAULTS)) if self.use_dro else 0.0
         self.sinkhorn_epsilon = float(config_value(config, "sinkhorn_epsilon", DEFAULTS))

@@ -52,6 +52,8 @@ class HNLMRec(GeneralRecommender):
                              "recsys's pipeline adds them (recsys.llm.inputs.model_inputs); inside RecBole, build "
                              "them with model_inputs and re-index with recsys.recbole.ids.align_to_recbole")
         self.loss_kind = str(config_value(config, "hnlm_loss", DEFAULTS))
+        self.loss_family = ((self.loss_kind, "hinge with margin, LLM-side hard negative") if self.loss_kind == "hinge"
+                            else ("bpr", "BPR, LLM-side hard negative"))
         self.mode = str(config_value(config, "negative_mode", DEFAULTS))
         if self.loss_kind not in ("hinge", "bpr") or self.mode not in ("mix", "item"):
             raise ValueError(f"hnlm_loss must be hinge|bpr and negative_mode mix|item; got {self.loss_kind!r}, "
