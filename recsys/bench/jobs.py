@@ -84,6 +84,8 @@ def run_job(job: Job) -> Outcome:
     def keep(result: RunResult, rid: str, chash: str) -> None:
         record, per_user = record_for(result, ds, rid, chash, {**job.executor, "worker_host": socket.gethostname()})
         record["suite"] = suite.name
+        if suite.tuning.get(result.model):  # the entry's tuning budget and chosen values, shown in leaderboards
+            record["tuning"] = suite.tuning[result.model]
         saves.append((record, per_user))
 
     def run_entry(entry: str, overrides: dict, rid: str, chash: str) -> RunResult:

@@ -46,8 +46,11 @@ def run_suite(suite: Suite, store: ResultsStore, data_dir: str | None = None, pr
     this process. Second-wave run types (``tta``) run after every other cell (they read their backbone's weights).
     The driver alone writes to ``store``, as each cell comes back.
     """
+    from recsys.bench.tuning import tuned_suite
+
     executor = executor or LocalExecutor(jobs=1)
     check_suite(suite)
+    suite = tuned_suite(suite, store.root, data_dir, progress, echo)  # [tune]: equal trial budgets, validation only
     store.remove_debris()  # a killed run may have left a temporary file; its cell is simply redone
     raw = list(suite.cells())
     prepared = {}

@@ -23,6 +23,8 @@ class Suite:
     description: str = ""
     baseline: str | None = None  # the model every other is tested against in the leaderboard
     metrics: list[str] | None = None  # the leaderboard's columns (group metrics allowed, e.g. ndcg@10|item:tail)
+    tune: dict | None = None  # [tune]: trials (equal for every entry), dataset, metric, pruner, seed
+    tuning: dict = field(default_factory=dict)  # entry -> its study's summary, once tuned (recsys.bench.tuning)
 
     @property
     def baselines(self) -> dict[str, str]:
@@ -38,6 +40,7 @@ class Suite:
                 only_datasets = overrides.pop("datasets", None)
                 only_seeds = overrides.pop("seeds", None)
                 overrides.pop("baseline", None)  # this entry's own comparison (see ``baselines``)
+                overrides.pop("search_space", None)  # what [tune] may change (recsys.bench.tuning)
                 if only_datasets is not None and dataset not in only_datasets:
                     continue
                 for seed in self.seeds:
@@ -45,7 +48,15 @@ class Suite:
                         yield dataset, model, {**self.defaults, **overrides}, seed
 
 
-SUITE_KEYS = {"name", "description", "datasets", "seeds", "baseline", "metrics", "defaults", "models"}
+SUITE_KEYS = {"name", "description", "datasets", "seeds", "baseline", "metrics", "defaults", "models", "tune"}
+#: [tune] keys: (check, what is expected)
+TUNE_RULES = {
+    "trials": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1, "an integer >= 1"),
+    "dataset": (lambda v: isinstance(v, str) and v, "a dataset name (default: the suite's first)"),
+    "metric": (lambda v: isinstance(v, str) and v, "a validation metric, e.g. ndcg@10"),
+    "pruner": (lambda v: v in ("median", "hyperband", "none"), "median, hyperband or none"),
+    "seed": (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
+}
 
 
 def load_suite(name_or_path: str) -> Suite:
@@ -92,13 +103,21 @@ def load_suite(name_or_path: str) -> Suite:
                          "baseline": lambda v: isinstance(v, str)}[key], what)
     for entry, options in raw["models"].items():
         _check_entry(entry, options, path)
+    if "tune" in raw:
+        expect("tune", lambda v: isinstance(v, dict) and "trials" in v, "a table with at least trials = N")
+        for key, value in raw["tune"].items():
+            if key not in TUNE_RULES:
+                raise RecipeError("unknown key", recipe=path, key=f"tune.{key}", hint=f"allowed: {sorted(TUNE_RULES)}")
+            ok, what = TUNE_RULES[key]
+            if not ok(value):
+                raise RecipeError(f"expected {what}, found {value!r}", recipe=path, key=f"tune.{key}")
     if "baseline" in raw and raw["baseline"] not in raw["models"]:
         raise RecipeError(f"names {raw['baseline']!r}, which is not an entry", recipe=path, key="baseline",
                           hint=f"entries: {', '.join(raw['models'])}")
     return Suite(name=raw["name"], datasets=list(raw["datasets"]), seeds=list(raw["seeds"]),
                  models={m: dict(v) for m, v in raw["models"].items()}, defaults=dict(raw.get("defaults", {})),
                  description=raw.get("description", ""), baseline=raw.get("baseline"),
-                 metrics=raw.get("metrics"))
+                 metrics=raw.get("metrics"), tune=dict(raw["tune"]) if "tune" in raw else None)
 
 
 ENTRY_RULES = {  # suite entry keys the runner reads itself: (check, what is expected)
@@ -110,6 +129,7 @@ ENTRY_RULES = {  # suite entry keys the runner reads itself: (check, what is exp
     "baseline": (lambda v: isinstance(v, str) and v, "an entry name"),
     "backbone": (lambda v: isinstance(v, str) and v, "an entry or model name"),
     "per_domain": (lambda v: isinstance(v, bool), "true or false"),
+    "search_space": (lambda v: isinstance(v, dict), "a table of key = [kind, low, high] (recsys.tune.spaces)"),
 }
 
 
@@ -125,5 +145,5 @@ def _check_entry(entry: str, options: dict, path: Path) -> None:
 
 
 def suite_entry(suite: Suite, entry: str) -> dict:
-    own = {k: v for k, v in suite.models[entry].items() if k not in ("datasets", "seeds", "baseline")}
+    own = {k: v for k, v in suite.models[entry].items() if k not in ("datasets", "seeds", "baseline", "search_space")}
     return {**suite.defaults, **own}

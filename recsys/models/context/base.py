@@ -23,6 +23,10 @@ class ScenarioRecommender(ContextRecommender):
     input_type = InputType.POINTWISE
     DEFAULTS: dict = {}
     CONFIG_DEFAULTS: dict = {"embedding_size": 16, "dropout": 0.2}
+    CONFIG_DEFAULTS: dict = {"embedding_size": 16, "dropout": 0.2}
+    #: one space for every multi-scenario model: equal budgets over the settings they share
+    SEARCH_SPACE = {"learning_rate": ("log", 1e-4, 1e-2), "dropout": ("float", 0.0, 0.5),
+                    "embedding_size": ("choice", [8, 16, 32])}
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

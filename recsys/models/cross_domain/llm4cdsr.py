@@ -52,6 +52,9 @@ NEEDS = ("item_text_embeddings", "item_has_text", "item_domains", "user_profile_
                 description="LLM-enhanced cross-domain sequential recommender, three threads (SIGIR 2025)")
 class LLM4CDSR(CrossDomainSequential):
     CONFIG_DEFAULTS = DEFAULTS
+    SEARCH_SPACE = {"learning_rate": ("log", 1e-4, 1e-2), "hidden_dropout_prob": ("float", 0.1, 0.6),
+                    "attn_dropout_prob": ("float", 0.1, 0.6), "n_layers": ("int", 1, 3),
+                    "alpha": ("log", 1e-3, 1.0), "beta": ("log", 1e-3, 1.0)}
     NAME = "LLM4CDSR"
 
     def __init__(self, config, dataset):

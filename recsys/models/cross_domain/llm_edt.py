@@ -68,6 +68,9 @@ class BottleneckAdapter(nn.Module):
                 description="LLM-enhanced cross-domain sequential recommender, augmenter + dual-phase training (SIGIR 2026)")
 class LLMEDT(CrossDomainSequential):
     CONFIG_DEFAULTS = DEFAULTS
+    SEARCH_SPACE = {"learning_rate": ("log", 1e-4, 1e-2), "hidden_dropout_prob": ("float", 0.1, 0.6),
+                    "attn_dropout_prob": ("float", 0.1, 0.6), "n_layers": ("int", 1, 3),
+                    "beta": ("float", 0.1, 0.9), "adapter_dropout": ("float", 0.0, 0.5)}
     NAME = "LLM-EDT"
     INPUT_DEFAULTS = {"profile_kind": "domain"}  # the paper's domain-aware profiles
 

@@ -18,6 +18,7 @@ from recsys.models.registry import register_model
 
 @register_model("MostPop", "general", description="exact training popularity (a correct Pop)")
 class MostPop(GeneralRecommender):
+    SEARCH_SPACE: dict = {}  # counts: nothing to tune
     input_type = InputType.POINTWISE
     type = ModelType.TRADITIONAL
 

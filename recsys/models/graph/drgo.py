@@ -44,6 +44,8 @@ DEFAULTS = {
 class DRGO(GeneralRecommender):
     input_type = InputType.PAIRWISE
     CONFIG_DEFAULTS = DEFAULTS
+    SEARCH_SPACE = {"learning_rate": ("log", 1e-4, 1e-2), "n_layers": ("int", 1, 4), "reg_weight": ("log", 1e-6, 1e-2),
+                    "entropy_weight": ("log", 1e-2, 1.0), "diffusion_weight": ("log", 1e-2, 1.0)}
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)

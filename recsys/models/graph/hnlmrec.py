@@ -42,6 +42,8 @@ INPUT_KEYS = ("hard_negative_pairs", "hard_negative_vectors")
 class HNLMRec(GeneralRecommender):
     input_type = InputType.PAIRWISE
     CONFIG_DEFAULTS = DEFAULTS
+    SEARCH_SPACE = {"learning_rate": ("log", 1e-4, 1e-2), "n_layers": ("int", 1, 4), "reg_weight": ("log", 1e-6, 1e-2),
+                    "margin": ("float", 0.1, 1.0), "contrastive_weight": ("log", 1e-4, 1e-1)}
     INPUT_DEFAULTS = {"hard_negative_generator": "none"}
 
     def __init__(self, config, dataset):

@@ -78,6 +78,10 @@ class CrossAttention(nn.Module):
 class H2Rec(SequentialRecommender):
     input_type = InputType.POINTWISE  # RecBole asks; the loss is chosen by loss_type
     CONFIG_DEFAULTS = DEFAULTS  # the keys recsys accepts for this model (RecBole has no yaml for it)
+    #: what ``recsys tune`` may change (recsys.tune.spaces), beside SASRec's space for a like-for-like budget
+    SEARCH_SPACE = {"learning_rate": ("log", 1e-4, 1e-2), "hidden_dropout_prob": ("float", 0.1, 0.6),
+                    "attn_dropout_prob": ("float", 0.1, 0.6), "n_layers": ("int", 1, 3),
+                    "item_align_weight": ("log", 1e-3, 1.0), "seq_align_weight": ("log", 1e-3, 1.0)}
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)

@@ -1,0 +1,263 @@
+"""Tuning one model on one dataset: an Optuna study (TPE, seeded; pruning on per-epoch validation) kept
+in the results store, so a killed ``recsys tune`` loses at most the trial that was running and the
+same command resumes the same study.
+
+Layout under the store root::
+
+    tuning/<study>.db                   Optuna's SQLite storage (trials, parameters, per-epoch values)
+    tuning/<study>/trial-0007.json      one record per trial: parameters, epoch curve, wall time, state
+
+Only validation data is read: a trial trains on the training split and reports its validation metric;
+no test split is evaluated. A trial that diverges (NaN loss) is recorded and counted as pruned: it used
+its share of the budget and is never chosen.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from recsys.errors import RecsysError
+from recsys.io.paths import writable_folder
+from recsys.io.safe_write import atomic_write
+
+PRUNERS = ("median", "hyperband", "none")
+
+
+class StudyBusy(RecsysError):
+    """Another process is tuning the same study."""
+
+
+@dataclass
+class TuneResult:
+    study: str
+    model: str
+    dataset: str
+    metric: str
+    best_params: dict
+    best_value: float
+    trials: int  # finished trials (complete + pruned), what the budget counts
+    complete: int
+    pruned: int
+    lost: int  # trials a killed process left running, marked failed on resume
+    seconds: float  # summed wall time of this study's trials
+    space: dict = field(default_factory=dict)
+
+    def as_record(self) -> dict:
+        """What a run tuned by this study records (``record["tuning"]``) and the leaderboard shows."""
+        return {"study": self.study, "trials": self.trials, "params": self.best_params, "metric": self.metric,
+                "best_valid": self.best_value, "dataset": self.dataset, "seconds": round(self.seconds, 1)}
+
+
+def study_name(model: str, ds_name: str, fingerprint: str, overrides: dict, space: dict, metric: str,
+               seed: int) -> str:
+    """The same command names the same study (and so resumes it); any change of what it tunes starts another."""
+    from recsys.bench.store import safe_name
+
+    key = json.dumps({"m": model, "f": fingerprint, "o": overrides, "s": space, "v": metric, "seed": seed},
+                     sort_keys=True, default=str)
+    return f"{safe_name(model)[:60]}-{safe_name(ds_name)[:40]}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
+
+
+def _pruner(name: str, max_epochs: int):
+    import optuna
+
+    if name == "median":  # a trial below the median of earlier trials at the same epoch stops
+        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(max_epochs, 2))
+    if name == "none":
+        return optuna.pruners.NopPruner()
+    raise RecsysError(f"--pruner {name!r}: expected one of {', '.join(PRUNERS)}")
+
+
+def tune(model: str, ds, overrides: dict | None, trials: int, store_root: str | Path, *, metric: str | None = None,
+         timeout: float | None = None, jobs: int = 1, seed: int = 1, pruner: str = "median",
+         space: dict | None = None, name: str | None = None, progress: bool | None = None,
+         echo=print) -> TuneResult:
+    """Run (or resume) the study of ``model`` on ``ds`` until it has ``trials`` finished trials."""
+    import optuna
+
+    from recsys.data.context_tensors import tensors_for
+    from recsys.eval.ctr import LOWER_IS_BETTER
+    from recsys.train.config import DEFAULTS, run_settings
+    from recsys.tune.spaces import search_space
+
+    from recsys.models.registry import get_model_spec
+
+    spec = get_model_spec(model)
+    if spec.run_type not in ("train",):
+        raise RecsysError(f"{spec.name} runs as {spec.run_type!r}; tune the model it wraps (its backbone)")
+    if not isinstance(trials, int) or trials < 1:
+        raise RecsysError(f"--trials {trials!r}: expected an integer >= 1")
+    overrides = {k: v for k, v in dict(overrides or {}).items() if k != "progress"}
+    settings = run_settings(spec, ds, overrides)
+    metric = (metric or settings["valid_metric"]).lower()
+    if metric.split("|")[0] in LOWER_IS_BETTER:
+        raise RecsysError(f"--metric {metric}: tuning maximises its metric; tune on auc (or another "
+                          "higher-is-better metric)")
+    space = search_space(spec.name, space)
+    if not space:
+        raise RecsysError(f"{spec.name} has nothing to tune (no search space: it trains no settings)")
+    name = name or study_name(spec.name, ds.name, ds.fingerprint, overrides, space, metric, seed)
+    folder = writable_folder(Path(store_root) / "tuning", "the tuning folder", "give --results a writable folder")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    lock = open(folder / f"{name}.lock", "a+")
+    try:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as exc:
+        lock.close()
+        raise StudyBusy(f"study {name} is being tuned by another process ({folder / name}.lock)") from exc
+    try:
+        storage = optuna.storages.RDBStorage(f"sqlite:///{folder / name}.db")
+        study = optuna.create_study(study_name=name, storage=storage, load_if_exists=True, direction="maximize",
+                                    sampler=optuna.samplers.TPESampler(seed=seed),
+                                    pruner=_pruner(pruner, int(settings.get("epochs", DEFAULTS["epochs"]))))
+        lost = _fail_orphans(study)
+        remaining = trials - _finished(study)
+        tensors = tensors_for(ds)
+        objective = _objective(spec.name, ds, tensors, overrides, space, metric, seed, folder / name)
+        bar = _Progress(trials, _finished(study), metric, progress, echo)
+        if remaining > 0:
+            study.optimize(objective, n_trials=remaining, timeout=timeout, n_jobs=max(int(jobs), 1),
+                           callbacks=[bar.update], gc_after_trial=True)
+        bar.close()
+        return _summary(study, spec.name, ds.name, metric, lost, space)
+    finally:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+        lock.close()
+
+
+def _finished(study) -> int:
+    from optuna.trial import TrialState
+
+    return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
+
+
+def _fail_orphans(study) -> int:
+    """Trials still 'running' in the database belong to a killed process (we hold the study's lock): mark them failed."""
+    from optuna.trial import TrialState
+
+    orphans = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    for t in orphans:
+        study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+    return len(orphans)
+
+
+def _objective(model: str, ds, tensors, overrides: dict, space: dict, metric: str, seed: int, trial_dir: Path):
+    import optuna
+
+    from recsys.llm.inputs import resolve_inputs
+    from recsys.train.run import prepare_run
+    from recsys.train.trainer import TrainingDiverged
+    from recsys.tune.spaces import suggest
+
+    def objective(trial) -> float:
+        params = suggest(trial, space)
+        cfg = {**overrides, **params, "valid_metric": metric, "progress": False}
+        t0 = time.perf_counter()
+        run = prepare_run(model, ds, cfg, seed, tensors, resolve_inputs(model, ds, tensors, cfg), None, None)
+
+        def report(epoch: int, score: float) -> None:
+            trial.report(score, epoch)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"pruned at epoch {epoch}")
+
+        run.trainer.on_validation.append(report)
+        state = "complete"
+        try:
+            run.trainer.fit()
+        except optuna.TrialPruned:
+            state = "pruned"
+            raise
+        except TrainingDiverged as exc:
+            state = "diverged"
+            raise optuna.TrialPruned(str(exc)) from exc
+        finally:
+            log = run.trainer.log
+            trial.set_user_attr("epochs_run", log.epochs_run)
+            trial.set_user_attr("state", state)
+            _save_trial(trial_dir, {"trial": trial.number, "state": state, "model": model, "dataset": ds.name,
+                                    "fingerprint": ds.fingerprint, "seed": seed, "metric": metric,
+                                    "params": params, "value": log.best_score if math.isfinite(log.best_score) else None,
+                                    "valid_history": log.valid_history, "losses": log.losses,
+                                    "epochs_run": log.epochs_run, "best_epoch": log.best_epoch,
+                                    "converged": log.converged, "wall_seconds": time.perf_counter() - t0,
+                                    "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+        return log.best_score
+
+    return objective
+
+
+def _save_trial(folder: Path, record: dict) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"trial-{record['trial']:04d}.json"
+    atomic_write(path, lambda p: Path(p).write_text(json.dumps(record, indent=1, default=float)))
+
+
+def trial_records(store_root: str | Path, study: str) -> list[dict]:
+    """The per-trial records of a study, in trial order."""
+    folder = Path(store_root) / "tuning" / study
+    return [json.loads(p.read_text()) for p in sorted(folder.glob("trial-*.json"))]
+
+
+def _summary(study, model: str, dataset: str, metric: str, lost: int, space: dict) -> TuneResult:
+    from optuna.trial import TrialState
+
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    pruned = study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
+    seconds = sum((t.datetime_complete - t.datetime_start).total_seconds() for t in [*done, *pruned]
+                  if t.datetime_complete and t.datetime_start)
+    if not done:
+        raise RecsysError(f"study {study.study_name}: no trial completed ({len(pruned)} pruned or diverged); "
+                          "widen the search space or lower the learning rate range")
+    best = max(done, key=lambda t: t.value)
+    return TuneResult(study=study.study_name, model=model, dataset=dataset, metric=metric, best_params=best.params,
+                      best_value=float(best.value), trials=len(done) + len(pruned), complete=len(done),
+                      pruned=len(pruned), lost=lost, seconds=seconds, space=space)
+
+
+class _Progress:
+    """A bar with the best value so far on a terminal; one line per trial elsewhere (log files)."""
+
+    def __init__(self, total: int, done: int, metric: str, show: bool | None, echo):
+        import sys
+
+        self.metric, self.echo, self.total, self.done = metric, echo, total, done
+        self.bar = None
+        if show is None:
+            show = sys.stderr.isatty()
+        if show:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, initial=done, unit="trial", dynamic_ncols=True, desc="tuning")
+        self.show_lines = show is not False and self.bar is None
+
+    def update(self, study, trial) -> None:
+        from optuna.trial import TrialState
+
+        self.done += 1
+        try:
+            best = f"{study.best_value:.4f}"
+        except ValueError:
+            best = "-"
+        if self.bar:
+            self.bar.update(1)
+            self.bar.set_postfix(best=best)
+            return
+        if trial.state == TrialState.COMPLETE:
+            what = f"{self.metric} {trial.value:.4f}"
+        else:
+            what = f"{trial.user_attrs.get('state', trial.state.name.lower())} after {trial.user_attrs.get('epochs_run', '?')} epochs"
+        seconds = (trial.datetime_complete - trial.datetime_start).total_seconds() if trial.datetime_complete else 0
+        params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.params.items())
+        self.echo(f"trial {self.done}/{self.total}: {what} (best {best}), {seconds:.0f} s; {params}")
+
+    def close(self) -> None:
+        if self.bar:
+            self.bar.close()
