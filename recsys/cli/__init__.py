@@ -7,11 +7,11 @@ import argparse
 import logging
 import sys
 
-from recsys.cli import bench, data, doctor, leaderboard, llm, merge, models, perf, train, tune
+from recsys.cli import bench, claims, data, doctor, leaderboard, llm, merge, models, perf, train, tune
 from recsys.cli.common import Parser, error_line
 from recsys.errors import RecsysError
 
-GROUPS = (data, doctor, perf, train, tune, merge, bench, llm, leaderboard, models)
+GROUPS = (data, doctor, perf, train, tune, merge, bench, llm, leaderboard, claims, models)
 
 
 def build_parser() -> argparse.ArgumentParser:
