@@ -45,6 +45,7 @@ leaderboard: install
 	$(VENV)/bin/recsys leaderboard --suite quick --results leaderboard/results --out leaderboard --latex
 	for s in sequential cross-domain ood hard-negatives multi-scenario gprec merging attention; do \
 	  $(VENV)/bin/recsys leaderboard --suite $$s --results leaderboard/results --out leaderboard --latex; done
+	$(VENV)/bin/recsys claims --results leaderboard/results --out leaderboard
 
 # the sequential suite itself: hours on 2 CPU cores (resumable: finished cells are skipped)
 bench-sequential: install

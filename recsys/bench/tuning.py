@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 
 from recsys.bench.suite import Suite, suite_entry
+from recsys.errors import RecsysError
 
 
 def tuned_suite(suite: Suite, store_root, data_dir: str | None = None, progress: bool | None = None,
@@ -33,9 +34,13 @@ def tuned_suite(suite: Suite, store_root, data_dir: str | None = None, progress:
         if not search_space(model, suite.models[entry].get("search_space")):
             continue  # nothing to tune (MostPop): no budget is spent or shown
         echo(f"tuning {entry} on {dataset}: {opts['trials']} trials (validation {opts.get('metric', 'valid_metric')})")
-        result = tune(model, ds, overrides, int(opts["trials"]), store_root, metric=opts.get("metric"),
-                      seed=int(opts.get("seed", suite.seeds[0])), pruner=opts.get("pruner", "median"),
-                      space=suite.models[entry].get("search_space"), progress=progress, echo=echo)
+        try:
+            result = tune(model, ds, overrides, int(opts["trials"]), store_root, metric=opts.get("metric"),
+                          seed=int(opts.get("seed", suite.seeds[0])), pruner=opts.get("pruner", "median"),
+                          space=suite.models[entry].get("search_space"), progress=progress, echo=echo)
+        except RecsysError as exc:  # one entry's failed study does not stop the suite: it runs untuned, and says so
+            echo(f"  {entry}: tuning failed ({exc}); it runs untuned and its rows show no budget")
+            continue
         out.models[entry] = {**suite.models[entry], **result.best_params}
         out.tuning[entry] = result.as_record()
         echo(f"  {entry}: best {result.metric} {result.best_value:.4f} with {result.best_params} "
