@@ -49,25 +49,32 @@ def target_domains(tensors: DatasetTensors, phase: str, codes: np.ndarray) -> np
 
 def sampled_negatives(tensors: DatasetTensors, phase: str = "test", n: int = 100, seed: int = 0,
                       cache: Path | None = None) -> torch.Tensor:
-    """[users, n] negatives per evaluated user from its target domain, never its history or target.
+    """[users, n] negatives per evaluated user (the papers' sampled protocol): uniform over its target's
+    domain on cross-domain data, over the whole catalogue elsewhere; never its history or its target.
 
-    Drawn once per (dataset fingerprint, phase, n, seed) and saved under ``<cache>/negatives``.
+    Drawn once per (dataset fingerprint, phase, n, seed) and saved under ``<cache>/negatives``: every
+    model and seed is evaluated against the same negatives.
     """
     from recsys.io.paths import cache_dir
 
     path = (cache or cache_dir() / "negatives") / f"{tensors.ds.name}-{tensors.ds.fingerprint[:16]}-{phase}-n{n}-s{seed}.npy"
     if path.is_file():
         return torch.from_numpy(np.load(path, allow_pickle=False))
-    names, codes = item_domains(tensors)
     users, targets = tensors.targets(phase)
-    domain = target_domains(tensors, phase, codes)
+    if tensors.ds.task == "cross_domain":
+        names, codes = item_domains(tensors)
+        domain = target_domains(tensors, phase, codes)
+    else:  # one pool: every item (index 0 is padding)
+        names, codes = ["all"], np.zeros(tensors.n_items + 1, dtype=np.int64)
+        codes[0] = -1
+        domain = np.zeros(len(users), dtype=np.int64)
     history = tensors.history(phase)
     rng = np.random.default_rng(seed)
     out = np.zeros((len(users), n), dtype=np.int64)
     pools = {d: np.flatnonzero(codes == d) for d in range(len(names))}
     pool_sets = {d: set(pool.tolist()) for d, pool in pools.items()}
     for row, (u, d) in enumerate(zip(users, domain)):
-        banned = set(history[u].tolist()) | {int(targets[row, 0])}
+        banned = set(history[u].tolist()) | {int(t) for t in targets[row].tolist() if t >= 0}
         pool = pools[int(d)]
         if len(pool) - len(banned & pool_sets[int(d)]) < n:
             raise ValueError(f"domain {names[d]} has fewer than {n} items user {u} never had; lower n")

@@ -31,7 +31,7 @@ TRAINER_KEYS = {
     "epochs", "learning_rate", "weight_decay", "stopping_step", "valid_metric", "eval_step", "clip_grad_norm",
     "scheduler", "phases", "tie_policy", "topk", "eval_batch_size", "train_batch_size", "objective",
     "progress", "threads", "MAX_ITEM_LIST_LENGTH", "length_buckets", "sequence_loss", "precision",
-    "catalogue_chunk", "min_epochs", "max_epochs", "max_minutes", "eval_every",
+    "catalogue_chunk", "min_epochs", "max_epochs", "max_minutes", "eval_every", "eval_negatives",
     *SAMPLED_LOSS_DEFAULTS, *ATTENTION_KEYS,
 }
 DEFAULTS = {"epochs": 50, "train_batch_size": 256, "eval_batch_size": 1024, "learning_rate": 1e-3,
@@ -55,6 +55,8 @@ TRAINER_RULES = {  # key: (check, what is expected)
     "max_epochs": (lambda v: _is_int(v) and v >= 1,
                    "an integer >= 1 (the convergence guard may extend epochs up to this cap)"),
     "max_minutes": (lambda v: _is_num(v) and v > 0, "a number of minutes > 0 (stop cleanly, best weights kept)"),
+    "eval_negatives": (lambda v: _is_int(v) and v >= 0,
+                       "an integer >= 0 (also rank each test target among this many sampled negatives; 0: off)"),
     "weight_decay": (lambda v: v is None or (_is_num(v) and v >= 0), "a number >= 0"),
     "threads": (lambda v: v is None or (_is_int(v) and v >= 1), "an integer >= 1"),
     "topk": (lambda v: isinstance(v, (list, tuple)) and v and all(_is_int(k) and k >= 1 for k in v),

@@ -26,7 +26,7 @@ from recsys.data.prepare import PreparedDataset
 from recsys.data.recipe import CTR_TASKS
 from recsys.data.tensors import DatasetTensors
 from recsys.eval.evaluator import EvalResult
-from recsys.eval.protocol import evaluate_task
+from recsys.eval.protocol import SAMPLED_SUFFIX, evaluate_sampled, evaluate_task
 from recsys.models.protocol import MissingModelInput, ModelInputs
 from recsys.models.registry import ModelSpec, get_model_spec
 from recsys.nn.attention import ATTENTION_KEYS, use_attention
@@ -213,9 +213,14 @@ def fit_and_test(run: PreparedRun, result: RunResult, seed: int) -> None:
     run.model.eval()
     settings = run.trainer.s
     t_test = time.perf_counter()
+    negatives = int(run.settings.get("eval_negatives") or 0)
     for phase in [s for s in run.tensors.split_names() if s.startswith("test")]:
         result.test[phase] = evaluate_task(run.score_fn, run.tensors, phase, settings.topk, settings.tie_policy,
                                            settings.eval_batch_size, seed=seed)
+        if negatives:  # the papers' protocol on the same weights, beside the full ranking
+            result.test[phase + SAMPLED_SUFFIX] = evaluate_sampled(run.score_fn, run.tensors, phase, negatives,
+                                                                   settings.topk, settings.tie_policy,
+                                                                   settings.eval_batch_size, seed=seed)
     t_test = time.perf_counter() - t_test
     result.valid = log.best_valid
     result.fit = {"epochs_run": log.epochs_run, "best_epoch": log.best_epoch, "losses": log.losses,

@@ -18,7 +18,7 @@ import torch
 from recsys.data.prepare import PreparedDataset
 from recsys.data.tensors import DatasetTensors
 from recsys.errors import RecsysError
-from recsys.eval.protocol import evaluate_task
+from recsys.eval.protocol import SAMPLED_SUFFIX, evaluate_sampled, evaluate_task
 from recsys.models.registry import get_model_spec
 from recsys.models.sequential.tta4sr import Augmenter, label, tta_defaults
 from recsys.recbole.interaction import score_function
@@ -106,6 +106,10 @@ def tta_run(checkpoint: str | Path, ds: PreparedDataset, operator: str = "TMask-
             result.test[phase] = evaluate_task(augmenter.score_function(), tensors, phase, ks, ties, bs,
                                                seed=seed)
             t2 = time.perf_counter()
+            negatives = int(run_cfg.get("eval_negatives") or 0)
+            if negatives:  # the papers' protocol on the same weights (TTA4SR's paper samples negatives)
+                result.test[phase + SAMPLED_SUFFIX] = evaluate_sampled(augmenter.score_function(), tensors, phase,
+                                                                       negatives, ks, ties, bs, seed=seed)
             users = len(plain.users)
             timings[phase] = {"backbone_seconds": t1 - t0, "tta_seconds": t2 - t1, "users": users,
                               "extra_ms_per_user": 1000 * ((t2 - t1) - (t1 - t0)) / max(users, 1),

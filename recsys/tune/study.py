@@ -27,6 +27,8 @@ from recsys.io.paths import writable_folder
 from recsys.io.safe_write import atomic_write
 
 PRUNERS = ("median", "hyperband", "none")
+#: keys that change what is evaluated after training, not what a trial trains: the same study serves them
+EVALUATION_ONLY = ("eval_negatives", "eval_batch_size", "progress")
 
 
 class StudyBusy(RecsysError):
@@ -59,7 +61,8 @@ def study_name(model: str, ds_name: str, fingerprint: str, overrides: dict, spac
     """The same command names the same study (and so resumes it); any change of what it tunes starts another."""
     from recsys.bench.store import safe_name
 
-    key = json.dumps({"m": model, "f": fingerprint, "o": overrides, "s": space, "v": metric, "seed": seed},
+    fixed = {k: v for k, v in overrides.items() if k not in EVALUATION_ONLY}
+    key = json.dumps({"m": model, "f": fingerprint, "o": fixed, "s": space, "v": metric, "seed": seed},
                      sort_keys=True, default=str)
     return f"{safe_name(model)[:60]}-{safe_name(ds_name)[:40]}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
 
