@@ -46,13 +46,12 @@ def run_suite(suite: Suite, store: ResultsStore, data_dir: str | None = None, pr
     this process. Second-wave run types (``tta``) run after every other cell (they read their backbone's weights).
     The driver alone writes to ``store``, as each cell comes back.
     """
-    from recsys.bench.tuning import tuned_suite
+    from recsys.bench.tuning import tune_entry, tuned_suite
 
     executor = executor or LocalExecutor(jobs=1)
     check_suite(suite)
-    suite = tuned_suite(suite, store.root, data_dir, progress, echo)  # [tune]: equal trial budgets, validation only
     store.remove_debris()  # a killed run may have left a temporary file; its cell is simply redone
-    raw = list(suite.cells())
+    total = sum(1 for _ in suite.cells())
     prepared = {}
 
     def dataset(name):  # the driver needs each dataset's fingerprint (run ids); in-process cells reuse it
@@ -61,31 +60,49 @@ def run_suite(suite: Suite, store: ResultsStore, data_dir: str | None = None, pr
                               else prepare(name, data_dir, progress=progress is not False))
         return prepared[name]
 
-    done, waves = [], ([], [])
-    for i, (name, entry, overrides, seed) in enumerate(raw, 1):
-        rid, chash = cell_id(suite, entry, overrides, seed, dataset(name))
-        if store.has(rid):
-            echo(f"[{i}/{len(raw)}] {entry} on {name}, seed {seed}: done earlier, skipped")
-            store.tag(rid, suite.name)  # a cell this suite shares with another counts for both
-            done.append(rid)
-            continue
-        waves[entry_run_type(suite, entry).after_others].append(Cell(i, name, entry, overrides, seed, rid, chash))
-    for wave in waves:
-        jobs = [Job(suite, cell, data_dir, progress, executor.describe(), executor.threads) for cell in wave]
-        if executor.in_process:  # each cell announced before it runs: a long cell shows what is running
-            for job in jobs:
-                c = job.cell
-                echo(f"[{c.index}/{len(raw)}] {c.entry} on {c.dataset}, seed {c.seed} ...")
-                _record(run_job(job), store, echo, len(raw), done, announced=True)
-        elif jobs:
-            where = executor.describe()
-            echo(f"running {len(jobs)} cells on {where['kind']} "
-                 + (f"({where['jobs']} processes)" if where["kind"] == "local" else f"at {where['address']}")
-                 + "; each is reported when it finishes")
-            for outcome in executor.run(jobs):
-                _record(outcome, store, echo, len(raw), done, announced=False)
+    # [tune]: equal trial budgets, validation only. In this process each entry is tuned just before its
+    # cells run (its results come early); elsewhere every entry is tuned first, then the cells are sent.
+    lazy = bool(suite.tune) and executor.in_process
+    if suite.tune and not lazy:
+        suite = tuned_suite(suite, store.root, data_dir, progress, echo)
+    first = [e for e in suite.models if not entry_run_type(suite, e).after_others]
+    second = [e for e in suite.models if entry_run_type(suite, e).after_others]
+    done = []
+    for group in ([[e] for e in first] if lazy else [first]) + [second]:
+        if lazy:
+            for entry in group:
+                suite = tune_entry(suite, entry, store.root, data_dir, progress, echo)
+        pending = []
+        for i, (name, entry, overrides, seed) in enumerate(suite.cells(), 1):
+            if entry not in group:
+                continue
+            rid, chash = cell_id(suite, entry, overrides, seed, dataset(name))
+            if store.has(rid):
+                echo(f"[{i}/{total}] {entry} on {name}, seed {seed}: done earlier, skipped")
+                store.tag(rid, suite.name)  # a cell this suite shares with another counts for both
+                done.append(rid)
+                continue
+            pending.append(Cell(i, name, entry, overrides, seed, rid, chash))
+        _run_cells(pending, suite, store, executor, data_dir, progress, echo, total, done)
     store.consolidate()
     return [r for r in store.records() if r["run_id"] in set(done)]
+
+
+def _run_cells(cells: list[Cell], suite: Suite, store: ResultsStore, executor, data_dir, progress, echo,
+               total: int, done: list) -> None:
+    jobs = [Job(suite, cell, data_dir, progress, executor.describe(), executor.threads) for cell in cells]
+    if executor.in_process:  # each cell announced before it runs: a long cell shows what is running
+        for job in jobs:
+            c = job.cell
+            echo(f"[{c.index}/{total}] {c.entry} on {c.dataset}, seed {c.seed} ...")
+            _record(run_job(job), store, echo, total, done, announced=True)
+    elif jobs:
+        where = executor.describe()
+        echo(f"running {len(jobs)} cells on {where['kind']} "
+             + (f"({where['jobs']} processes)" if where["kind"] == "local" else f"at {where['address']}")
+             + "; each is reported when it finishes")
+        for outcome in executor.run(jobs):
+            _record(outcome, store, echo, total, done, announced=False)
 
 
 def _record(outcome: Outcome, store: ResultsStore, echo, total: int, done: list, announced: bool) -> None:
