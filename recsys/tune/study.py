@@ -67,6 +67,15 @@ def study_name(model: str, ds_name: str, fingerprint: str, overrides: dict, spac
     return f"{safe_name(model)[:60]}-{safe_name(ds_name)[:40]}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
 
 
+def _sampler(seed: int, trials: int, offset: int):
+    """TPE, seeded; a third of the budget (at least 3 trials) explores at random before TPE models the rest
+    (Optuna's default of 10 random trials would leave a 10-trial budget without any TPE step). A resumed
+    study seeds with ``seed + trials already in it``: deterministic given where it stopped, never repeating."""
+    import optuna
+
+    return optuna.samplers.TPESampler(seed=seed + offset, n_startup_trials=max(3, trials // 3))
+
+
 def _pruner(name: str, max_epochs: int):
     import optuna
 
@@ -119,9 +128,11 @@ def tune(model: str, ds, overrides: dict | None, trials: int, store_root: str | 
     try:
         storage = optuna.storages.RDBStorage(f"sqlite:///{folder / name}.db")
         study = optuna.create_study(study_name=name, storage=storage, load_if_exists=True, direction="maximize",
-                                    sampler=optuna.samplers.TPESampler(seed=seed),
+                                    sampler=_sampler(seed, trials, 0),
                                     pruner=_pruner(pruner, int(settings.get("epochs", DEFAULTS["epochs"]))))
         lost = _fail_orphans(study)
+        if study.trials:  # resumed: a sampler seeded as at the start would repeat its first random points
+            study.sampler = _sampler(seed, trials, len(study.trials))
         remaining = trials - _finished(study)
         tensors = tensors_for(ds)
         objective = _objective(spec.name, ds, tensors, overrides, space, metric, seed, folder / name)
