@@ -38,6 +38,7 @@ import numpy as np
 from recsys.bench.fairness import record_converged, record_loss_family
 from recsys.bench.store import ResultsStore, record_suites
 from recsys.errors import RecipeError
+from recsys.report.leaderboard import md_cell
 
 LEDGER_DIR = Path(__file__).parent / "claims"
 CLAIM_KEYS = {"id", "text", "suite", "model", "baseline", "metric", "datasets", "protocol", "direction"}
@@ -214,9 +215,9 @@ def claims_markdown(rows: list[dict], alpha: float = 0.05) -> str:
         for r in [x for x in rows if x["paper"] == paper]:
             rel = f" ({r['relative']:+.1%})" if r["relative"] is not None else ""
             ci = f"[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]" if r["effect"] is not None else "-"
-            out.append(f"| {r['text']} | {r['protocol']} | {r['dataset']} | {r['metric']} | "
+            out.append(f"| {md_cell(r['text'])} | {r['protocol']} | {r['dataset']} | {md_cell(r['metric'])} | "
                        f"{_fmt(r['effect'], '+.4f')}{rel} | {ci} | {_fmt(r['p_holm'], '.3g')} | {r['seeds']} | "
-                       f"{r['trials']} | **{r['verdict']}** | {r['evidence'] or '-'} | {r['reason'] or '-'} |")
+                       f"{r['trials']} | **{r['verdict']}** | {r['evidence'] or '-'} | {md_cell(r['reason'] or '-')} |")
         out.append("")
     return "\n".join(out)
 

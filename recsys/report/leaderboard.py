@@ -181,6 +181,11 @@ def leaderboard(store: ResultsStore, suite: str | None = None, baseline: str | d
                                                 "test": pl.String, "tuned": pl.String}).select(COLUMNS)
 
 
+def md_cell(text: str) -> str:
+    """A Markdown table cell: ``|`` (group metrics: ``ndcg@10|item:tail``) escaped so the row keeps its columns."""
+    return str(text).replace("|", "\\|")
+
+
 def cell_text(row: dict, fmt: str = "{mean:.4f} ± {std:.4f}") -> str:
     """mean ± std over seeds; with fewer than ``MIN_SEEDS`` seeds, the mean and its n (no ±: one seed
     has no spread to show, two barely do)."""
@@ -242,7 +247,7 @@ def markdown(board: pl.DataFrame, alpha: float = 0.05) -> str:
         base = bases[0] if len(bases) == 1 else None
         own = {r["model"]: r["baseline"] for r in b.iter_rows(named=True) if r["baseline"]}
         out.append(f"### {dataset}\n")
-        out.append("| model | loss | seeds | trials | " + " | ".join(ds_metrics) + " |")
+        out.append("| model | loss | seeds | trials | " + " | ".join(md_cell(m) for m in ds_metrics) + " |")
         out.append("|---|---|---|---|" + "---|" * len(ds_metrics))
         for model in models:
             cells = []
@@ -259,7 +264,7 @@ def markdown(board: pl.DataFrame, alpha: float = 0.05) -> str:
             if len(bases) > 1 and model in own and own[model] != model:
                 name += f" (vs {own[model]})"
             name += row_marks(b, model)
-            out.append(f"| {name} | {first['loss_family']} | {first['seeds']} | {first['trials'] or '-'} | "
+            out.append(f"| {md_cell(name)} | {first['loss_family']} | {first['seeds']} | {first['trials'] or '-'} | "
                        + " | ".join(cells) + " |")
         if bases:
             tests = sorted(set(b["test"].drop_nulls().to_list()))

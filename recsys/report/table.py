@@ -29,14 +29,14 @@ def markdown_table(df: pl.DataFrame, metrics=None, phase: str = "test") -> str:
         lines += [f"failed: {r['label']} seed {r['seed']}: {r['error']}" for r in failed.iter_rows(named=True)]
         return "\n".join(lines)
     t = summary_table(df, metrics, phase)
-    head = "| dataset | model | seeds | " + " | ".join(m.upper().replace("@", "@") for m in metrics) + " | time (s) |"
+    head = "| dataset | model | seeds | " + " | ".join(m.upper().replace("|", "\\|") for m in metrics) + " | time (s) |"
     lines = [head, "|" + "---|" * (len(metrics) + 4)]
     for r in t.iter_rows(named=True):
         cells = []
         for m in metrics:
             std = r[f"{m} std"]
             cells.append(f"{r[f'{m} mean']:.4f} ± {std:.4f}" if std is not None else f"{r[f'{m} mean']:.4f}")
-        lines.append(f"| {r['dataset']} | {r['label']} | {r['seeds']} | " + " | ".join(cells) +
+        lines.append(f"| {r['dataset']} | {str(r['label']).replace('|', chr(92) + '|')} | {r['seeds']} | " + " | ".join(cells) +
                      f" | {r['seconds']:.1f} |")
     if len(failed):
         lines.append("")
