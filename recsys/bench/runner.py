@@ -51,6 +51,7 @@ def run_suite(suite: Suite, store: ResultsStore, data_dir: str | None = None, pr
     executor = executor or LocalExecutor(jobs=1)
     check_suite(suite)
     store.remove_debris()  # a killed run may have left a temporary file; its cell is simply redone
+    keep_suite_file(suite, store)
     total = sum(1 for _ in suite.cells())
     prepared = {}
 
@@ -86,6 +87,18 @@ def run_suite(suite: Suite, store: ResultsStore, data_dir: str | None = None, pr
         _run_cells(pending, suite, store, executor, data_dir, progress, echo, total, done)
     store.consolidate()
     return [r for r in store.records() if r["run_id"] in set(done)]
+
+
+def keep_suite_file(suite: Suite, store: ResultsStore) -> None:
+    """``<store>/suites/<name>.toml``: the suite as run, so ``recsys leaderboard --suite NAME`` finds its
+    metrics and baseline by name (its name is checked to be a safe file name when the suite loads)."""
+    from recsys.io.paths import inside
+    from recsys.io.safe_write import atomic_write
+
+    if suite.source:
+        folder = store.root / "suites"
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write(inside(folder, f"{suite.name}.toml"), lambda p: p.write_text(suite.source, encoding="utf-8"))
 
 
 def _run_cells(cells: list[Cell], suite: Suite, store: ResultsStore, executor, data_dir, progress, echo,

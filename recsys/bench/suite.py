@@ -25,6 +25,7 @@ class Suite:
     metrics: list[str] | None = None  # the leaderboard's columns (group metrics allowed, e.g. ndcg@10|item:tail)
     tune: dict | None = None  # [tune]: trials (equal for every entry), dataset, metric, pruner, seed
     tuning: dict = field(default_factory=dict)  # entry -> its study's summary, once tuned (recsys.bench.tuning)
+    source: str = ""  # the suite file's text: kept in the results store so a leaderboard finds it by name
 
     @property
     def baselines(self) -> dict[str, str]:
@@ -117,7 +118,8 @@ def load_suite(name_or_path: str) -> Suite:
     return Suite(name=raw["name"], datasets=list(raw["datasets"]), seeds=list(raw["seeds"]),
                  models={m: dict(v) for m, v in raw["models"].items()}, defaults=dict(raw.get("defaults", {})),
                  description=raw.get("description", ""), baseline=raw.get("baseline"),
-                 metrics=raw.get("metrics"), tune=dict(raw["tune"]) if "tune" in raw else None)
+                 metrics=raw.get("metrics"), tune=dict(raw["tune"]) if "tune" in raw else None,
+                 source=path.read_text(encoding="utf-8"))
 
 
 ENTRY_RULES = {  # suite entry keys the runner reads itself: (check, what is expected)

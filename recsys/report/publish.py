@@ -15,16 +15,18 @@ from recsys.report.leaderboard import DEFAULT_METRICS, leaderboard, markdown
 from recsys.report.plots import metric_plot, time_accuracy_plot
 
 
-def suite_options(suite: str, baseline: str | None, metrics: str | None) -> tuple[str, str | dict | None,
-                                                                                    tuple[str, ...]]:
+def suite_options(suite: str, baseline: str | None, metrics: str | None,
+                  store_root: str | Path | None = None) -> tuple[str, str | dict | None, tuple[str, ...]]:
     """(suite name, baseline, metrics) for a leaderboard: what the command line gives, else what the suite
     file declares (an entry's own ``baseline`` makes the baseline a per-entry dict), else the defaults.
-    A name that is not a shipped suite is taken as a suite name in the store."""
+    The suite file is a shipped suite, a path, or the copy ``recsys bench`` kept in the store
+    (``<store>/suites/<name>.toml``); a name with none of these is taken as a suite name in the store."""
     from recsys.bench.suite import load_suite
 
     name = suite
+    kept = Path(store_root) / "suites" / f"{suite}.toml" if store_root and not name_problem(suite) else None
     try:
-        loaded = load_suite(suite)
+        loaded = load_suite(str(kept) if kept is not None and kept.is_file() else suite)
         name = loaded.name  # a suite given as a file path is stored under its name
         baseline = baseline or (loaded.baselines if any(v != loaded.baseline for v in loaded.baselines.values())
                                 else loaded.baseline)
@@ -37,12 +39,14 @@ def suite_options(suite: str, baseline: str | None, metrics: str | None) -> tupl
 
 
 def write_leaderboard(store: ResultsStore, out_dir: str | Path, suite: str, baseline: str | None,
-                      metrics=DEFAULT_METRICS, alpha: float = 0.05, html: bool = True) -> tuple[Path, Path]:
-    """``<suite>.csv`` and ``<suite>.md``; with ``html``, plots in ``<suite>-plots/`` and ``<suite>.html``."""
+                      metrics=DEFAULT_METRICS, alpha: float = 0.05, html: bool = True,
+                      every_run: bool = False) -> tuple[Path, Path]:
+    """``<suite>.csv`` and ``<suite>.md``; with ``html``, plots in ``<suite>-plots/`` and ``<suite>.html``.
+    ``every_run``: every finished run in the store (``recsys train`` runs included), ``suite`` only names the files."""
     problem = name_problem(suite)
     if problem:
         raise ValueError(f"suite name {problem}; it names the leaderboard's files")
-    board = leaderboard(store, suite, baseline, metrics, alpha=alpha)
+    board = leaderboard(store, None if every_run else suite, baseline, metrics, alpha=alpha)
     out = writable_folder(Path(out_dir), "the leaderboard folder", "give --out a writable folder")
     csv, md = inside(out, f"{suite}.csv"), inside(out, f"{suite}.md")
     text = f"# Leaderboard: suite `{suite}`\n\n" + markdown(board, alpha) + "\n"
@@ -54,7 +58,7 @@ def write_leaderboard(store: ResultsStore, out_dir: str | Path, suite: str, base
         plots = {}
         for dataset in sorted(set(board["dataset"].to_list())):
             plots[dataset] = [metric_plot(store, board, dataset, metrics[0], plot_dir),
-                              time_accuracy_plot(store, dataset, metrics[0], plot_dir, suite)]
+                              time_accuracy_plot(store, dataset, metrics[0], plot_dir, None if every_run else suite)]
         page = render_html(store, board, suite, plots)
         atomic_write(out / f"{suite}.html", lambda p: Path(p).write_text(page))
     return csv, md
