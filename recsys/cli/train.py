@@ -135,7 +135,10 @@ def check_args(parser, args) -> None:
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("train", help="train one model on one dataset and store the result")
+    p = sub.add_parser("train", help="train one model on one dataset and store the result",
+                       epilog="Keys for --set/--config: `recsys models MODEL` lists every key the model and the "
+                       "trainer accept, with default, type and meaning (epochs, max_epochs, min_epochs, max_minutes, "
+                       "eval_every, length_buckets, threads, eval_negatives, ...).")
     p.add_argument("--model", required=True, help="a registered model (see `recsys models`)")
     p.add_argument("--dataset", required=True, help="a dataset name or recipe file")
     p.add_argument("--seed", type=seed_number, default=1)

@@ -85,11 +85,14 @@ def check_known_keys(overrides: dict, known: set[str], model: str, where: str) -
     from recsys.errors import ConfigError
 
     unknown = [k for k in overrides if k not in known]
-    if unknown:
-        key = unknown[0]
-        close = difflib.get_close_matches(str(key), sorted(known), n=3)
-        raise ConfigError(f"unknown config key {key!r} for {model}" +
-                          (f"; did you mean {', '.join(close)}?" if close else "") + f" ({where})")
+    if unknown:  # every bad key at once, each with its close matches
+        parts = []
+        for key in unknown:
+            close = difflib.get_close_matches(str(key), sorted(known), n=3)
+            parts.append(f"{key!r}" + (f" (did you mean {', '.join(close)}?)" if close else ""))
+        noun = "key" if len(unknown) == 1 else "keys"
+        raise ConfigError(f"unknown config {noun} {'; '.join(parts)} for {model} ({where}; every key: "
+                          f"recsys models {model})")
 
 
 def _inter_fields(root: Path, name: str) -> list[str]:
