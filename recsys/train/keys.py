@@ -49,6 +49,16 @@ def _type_name(value) -> str:
     return {int: "int", float: "float", str: "str", list: "list", tuple: "list", dict: "table"}.get(type(value), "-")
 
 
+def _number(value):
+    """RecBole's yaml loader reads ``1e-12`` as a float; YAML 1.1's safe loader as a string."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
 def trainer_keys() -> list[tuple[str, object, str, str]]:
     """(key, default, type, meaning) of every trainer key."""
     from recsys.train.config import DEFAULTS, TRAINER_KEYS, TRAINER_RULES
@@ -80,7 +90,8 @@ def model_keys(model: str) -> list[tuple[str, object, str]]:
 
         path = Path(recbole.__file__).parent / "properties" / "model" / f"{cls.__name__}.yaml"
         if path.is_file():
-            own = {**(yaml.safe_load(path.read_text(encoding="utf-8")) or {}), **own}
+            own = {**{k: _number(v) for k, v in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).items()},
+                   **own}
     return [(k, v, _type_name(v)) for k, v in sorted(own.items(), key=lambda kv: kv[0].lower())]
 
 
