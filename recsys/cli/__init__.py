@@ -8,7 +8,7 @@ import logging
 import sys
 
 from recsys.cli import bench, claims, data, doctor, leaderboard, llm, merge, models, perf, train, tune
-from recsys.cli.common import Parser, error_line
+from recsys.cli.common import Parser, error_line, tee_output
 from recsys.errors import RecsysError
 
 GROUPS = (data, doctor, perf, train, tune, merge, bench, llm, leaderboard, claims, models)
@@ -32,7 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "check", None) is not None:  # a command's checks across options, after parsing
         args.check(parser, args)
     try:
-        return args.func(args)
+        with tee_output(getattr(args, "log_file", None)):
+            return args.func(args)
     except KeyboardInterrupt:
         hint = (": finished runs are kept; the same command resumes where it stopped"
                 if getattr(args, "command", None) == "bench" else "")

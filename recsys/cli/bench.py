@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 
-from recsys.cli.common import results_dir, whole_number
+from recsys.cli.common import add_log_options, results_dir, whole_number
 
 
 def cmd_bench(args) -> int:
@@ -57,4 +57,5 @@ def add_parser(sub) -> None:
                    "instance started for this suite")
     p.add_argument("--ray-cpus-per-run", type=whole_number, default=1, help="ray: CPUs reserved (and torch threads) "
                    "per cell (default 1)")
+    add_log_options(p)
     p.set_defaults(func=cmd_bench)

@@ -115,3 +115,56 @@ def error_line(exc: BaseException) -> str:
         text = (f"{type(exc).__name__}: {exc} (unexpected; rerun with --verbose for the traceback and report it, "
                 f"with the command line)")
     return " ".join(part.strip() for part in text.splitlines() if part.strip()) or type(exc).__name__
+
+
+def add_log_options(p) -> None:
+    p.add_argument("--log-file", help="also append every printed line (epochs, trials, cells, results) to this "
+                   "file; progress bars stay on the terminal")
+
+
+class _Tee:
+    """A stream that also appends complete lines to a log file (progress-bar redraws with '\\r' are not logged)."""
+
+    def __init__(self, stream, log):
+        self.stream, self.log, self.buffer = stream, log, ""
+
+    def write(self, text: str) -> int:
+        self.stream.write(text)
+        self.buffer += text
+        *lines, self.buffer = self.buffer.split("\n")
+        for line in lines:
+            if "\r" not in line:
+                self.log.write(line + "\n")
+        self.log.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+        self.log.flush()
+
+    def isatty(self) -> bool:
+        return self.stream.isatty()
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+
+def tee_output(path: str | None):
+    """A context in which stdout and stderr are also appended to ``path`` (None: nothing changes)."""
+    import contextlib
+    import sys
+
+    if not path:
+        return contextlib.nullcontext()
+
+    @contextlib.contextmanager
+    def tee():
+        with open(path, "a", encoding="utf-8") as log:
+            out, err = sys.stdout, sys.stderr
+            sys.stdout, sys.stderr = _Tee(out, log), _Tee(err, log)
+            try:
+                yield
+            finally:
+                sys.stdout, sys.stderr = out, err
+
+    return tee()

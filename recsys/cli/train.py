@@ -8,6 +8,7 @@ import os
 import sys
 
 from recsys.cli.common import (
+    add_log_options,
     add_data_dir,
     add_precision,
     overrides_from,
@@ -160,5 +161,6 @@ def add_parser(sub) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--backend", choices=("gloo", "nccl"),
                    help="under torchrun: the process group's backend (default: nccl with CUDA, else gloo)")
+    add_log_options(p)
     add_data_dir(p)
     p.set_defaults(func=cmd_train, check=check_args)

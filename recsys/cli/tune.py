@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from recsys.cli.common import add_data_dir, overrides_from, positive_number, results_dir, seed_number, whole_number
+from recsys.cli.common import add_data_dir, add_log_options, overrides_from, positive_number, results_dir, seed_number, whole_number
 
 
 def cmd_tune(args) -> int:
@@ -50,5 +50,6 @@ def add_parser(sub) -> None:
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="one fixed config key (repeatable)")
     p.add_argument("--results", help="results store folder (default $RECSYS_RESULTS or ./results)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or trial lines")
+    add_log_options(p)
     add_data_dir(p)
     p.set_defaults(func=cmd_tune)

@@ -58,3 +58,14 @@ def test_every_run_declares_its_loss_family(ml100k, model, overrides, family):
              "train_batch_size": 4096} if model == "SASRec" else {"train_batch_size": 4096}
     r = train_run(model, ml100k, {**small, **overrides, "epochs": 1, "progress": False}, seed=1)
     assert r.loss_family == family and r.loss
+
+
+def test_log_file_keeps_every_line_a_background_run_prints(tmp_path, capsys):
+    from recsys.cli import main
+
+    log = tmp_path / "run.log"
+    assert main(["train", "--model", "BPR", "--dataset", "ml-100k", "--set", "epochs=2", "--set",
+                 "train_batch_size=4096", "--results", str(tmp_path / "r"), "--log-file", str(log)]) == 0
+    text = log.read_text()
+    assert "BPR epoch 1: loss" in text and "BPR epoch 2: loss" in text  # the per-epoch lines
+    assert "BPR on ml-100k (seed 1" in text  # and the result line
