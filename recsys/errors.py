@@ -9,6 +9,11 @@ class RecsysError(Exception):
     """Base class for errors that the CLI prints without a traceback."""
 
 
+class Terminated(BaseException):
+    """SIGTERM arrived (a scheduler's stop, ``kill``): the running run is recorded as failed, the command
+    stops. A BaseException, like Ctrl-C, so no ``except Exception`` swallows it and goes on."""
+
+
 class DataError(RecsysError, ValueError):
     """Bad or missing input data. Carries the file and, where known, the line or column."""
 

@@ -128,3 +128,8 @@ def _record(outcome: Outcome, store: ResultsStore, echo, total: int, done: list,
     line = outcome.line if outcome.status == "ok" else f"{outcome.line} (recorded in {store.path(c.rid)})"
     echo(head + line)
     done.append(c.rid)
+    if any((record.get("fit") or {}).get("terminated") for record, _ in outcome.saves):
+        from recsys.errors import Terminated
+
+        store.consolidate()
+        raise Terminated(f"suite stopped at {c.entry} on {c.dataset}, seed {c.seed}")

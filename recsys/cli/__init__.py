@@ -9,7 +9,7 @@ import sys
 
 from recsys.cli import bench, claims, data, doctor, leaderboard, llm, merge, models, perf, train, tune
 from recsys.cli.common import Parser, error_line, tee_output
-from recsys.errors import RecsysError
+from recsys.errors import RecsysError, Terminated
 
 GROUPS = (data, doctor, perf, train, tune, merge, bench, llm, leaderboard, claims, models)
 
@@ -24,6 +24,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _terminate_on_sigterm() -> None:
+    """SIGTERM raises ``Terminated`` (in the main thread only, where signals are delivered)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        def stop(signum, frame):
+            raise Terminated("SIGTERM")
+
+        signal.signal(signal.SIGTERM, stop)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -31,9 +43,14 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     if getattr(args, "check", None) is not None:  # a command's checks across options, after parsing
         args.check(parser, args)
+    _terminate_on_sigterm()
     try:
         with tee_output(getattr(args, "log_file", None)):
             return args.func(args)
+    except Terminated:
+        print("terminated (SIGTERM): the running run is recorded as failed, finished runs are kept; "
+              "the same command resumes", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         hint = (": finished runs are kept; the same command resumes where it stopped"
                 if getattr(args, "command", None) == "bench" else "")

@@ -83,6 +83,10 @@ def _train(args) -> int:
     if not distributed.current().is_main:
         return 0 if result.status == "ok" else 1
     path = _save_run(args, result, ds, config_hash({"model": result.model, **overrides}))
+    if result.fit.get("terminated"):
+        from recsys.errors import Terminated
+
+        raise Terminated(f"recorded as failed in {path}")
     if result.status != "ok":
         print(f"error: run failed: {result.error}\n  recorded as failed in {path}", file=sys.stderr)
         return 1

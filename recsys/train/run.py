@@ -25,6 +25,7 @@ from recsys.data.context_tensors import ContextTensors, tensors_for
 from recsys.data.prepare import PreparedDataset
 from recsys.data.recipe import CTR_TASKS
 from recsys.data.tensors import DatasetTensors
+from recsys.errors import Terminated
 from recsys.eval.evaluator import EvalResult
 from recsys.eval.protocol import SAMPLED_SUFFIX, evaluate_sampled, evaluate_task
 from recsys.models.protocol import MissingModelInput, ModelInputs
@@ -160,6 +161,11 @@ def train_run(model_name: str, ds: PreparedDataset, overrides: dict | None = Non
         result.status, result.error = "failed", failure_message(exc)
         result.fit = {"epochs_run": run.trainer.log.epochs_run, "losses": run.trainer.log.losses,
                       "traceback": traceback.format_exc(limit=-8)}
+    except Terminated:  # SIGTERM: recorded as failed (the caller saves it, then stops)
+        result.status = "failed"
+        result.error = f"terminated by SIGTERM after {run.trainer.log.epochs_run} epochs"
+        result.fit = {"epochs_run": run.trainer.log.epochs_run, "losses": run.trainer.log.losses,
+                      "valid_history": run.trainer.log.valid_history, "terminated": True}
     result.wall_seconds = time.perf_counter() - t_start
     result.peak_memory_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return result

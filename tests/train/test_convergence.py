@@ -69,3 +69,27 @@ def test_log_file_keeps_every_line_a_background_run_prints(tmp_path, capsys):
     text = log.read_text()
     assert "BPR epoch 1: loss" in text and "BPR epoch 2: loss" in text  # the per-epoch lines
     assert "BPR on ml-100k (seed 1" in text  # and the result line
+
+
+def test_sigterm_records_the_running_run_as_failed(tmp_path):
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    results = tmp_path / "r"
+    log = tmp_path / "log"
+    proc = subprocess.Popen([sys.executable, "-m", "recsys", "train", "--model", "BPR", "--dataset", "ml-100k",
+                             "--set", "epochs=200", "--set", "train_batch_size=4096", "--set", "stopping_step=200",
+                             "--results", str(results), "--log-file", str(log)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (log.is_file() and "epoch 2:" in log.read_text()):
+        time.sleep(0.1)
+    os.kill(proc.pid, signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 143, out
+    (record,) = [json.loads(p.read_text()) for p in (results / "runs").glob("*.json")]
+    assert record["status"] == "failed" and "SIGTERM" in record["error"] and record["fit"]["epochs_run"] >= 2
