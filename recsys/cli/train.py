@@ -90,13 +90,37 @@ def _train(args) -> int:
     if result.status != "ok":
         print(f"error: run failed: {result.error}\n  recorded as failed in {path}", file=sys.stderr)
         return 1
-    t = result.test["test"].summary
-    print(f"{result.model} on {ds.name} (seed {args.seed}, objective {result.objective}, "
-          f"{result.fit['epochs_run']} epochs, best {result.fit['best_epoch']}): "
-          + ", ".join(f"{k} {t[k]:.4f}" for k in ("ndcg@10", "recall@10", "mrr@10", "hit@10", "auc", "logloss", "gauc")
-                      if k in t))
+    print(f"{result.model} on {ds.name} (seed {args.seed}, objective {result.objective}, loss {result.loss_family}, "
+          f"{result.fit['epochs_run']} epochs, best {result.fit['best_epoch']}): " + result_line(result))
+    groups = group_line(result)
+    if groups:
+        print(f"  groups: {groups}")
+    if not result.fit.get("converged", True):
+        print(f"  warning: not converged: the best epoch ({result.fit['best_epoch']}) is within the last patience "
+              "epochs of the cap; raise epochs or set max_epochs (docs/fair-comparisons.md)")
     print(f"  result: {path}")
     return 0
+
+
+def result_line(result) -> str:
+    """The headline metrics; recall@10 only where it differs from hit@10 (one target per user: equal by definition)."""
+    t = result.test["test"].summary
+    keys = [k for k in ("ndcg@10", "hit@10", "recall@10", "mrr@10", "auc", "logloss", "gauc") if k in t]
+    if "recall@10" in keys and "hit@10" in keys and abs(t["recall@10"] - t["hit@10"]) < 1e-12:
+        keys.remove("recall@10")
+    line = ", ".join(f"{k} {t[k]:.4f}" for k in keys)
+    sampled = result.test.get("test_sampled")
+    if sampled is not None:
+        line += f"; sampled protocol ({sampled.extra.get('negatives')} negatives): ndcg@10 " \
+                f"{sampled.summary['ndcg@10']:.4f}, hit@10 {sampled.summary['hit@10']:.4f}"
+    return line
+
+
+def group_line(result) -> str:
+    """NDCG@10 per group the evaluation labels (head/tail items, popularity buckets, history lengths, domains)."""
+    t = result.test["test"].summary
+    groups = [k for k in t if k.startswith("ndcg@10|")]
+    return ", ".join(f"{k.split('|', 1)[1]} {t[k]:.4f}" for k in groups)
 
 
 def _train_tta(args, ds, overrides) -> int:

@@ -20,7 +20,7 @@ from recsys.data.tensors import DatasetTensors
 from recsys.errors import RecsysError
 from recsys.eval.protocol import SAMPLED_SUFFIX, evaluate_sampled, evaluate_task
 from recsys.models.registry import get_model_spec
-from recsys.models.sequential.tta4sr import Augmenter, label, tta_defaults
+from recsys.models.sequential.tta4sr import Augmenter, label, paper_defaults_for, tta_defaults
 from recsys.recbole.interaction import score_function
 from recsys.train.checkpoint import load_checkpoint
 from recsys.train.config import DEFAULTS
@@ -89,6 +89,11 @@ def tta_run(checkpoint: str | Path, ds: PreparedDataset, operator: str = "TMask-
             selection[str(sigma)] = res.summary[metric]
         overrides["sigma"] = float(max(grid, key=lambda g: selection[str(g)]))
     tta = tta_defaults(ds.name, spec.name, operator, seed=seed, **overrides)
+    if paper_defaults_for(ds.name) is None and "sigma" not in overrides:
+        import sys
+
+        print(f"note: TTA4SR has no paper defaults for {ds.name}; using Beauty's (sigma {tta.sigma}); "
+              "choose sigma on validation with --tta-sigma-grid 0.1,0.2,0.3,0.5", file=sys.stderr)
     augmenter = Augmenter(model, tta, max_len)
     result = RunResult(model=name or label(spec.name, operator), dataset=ds.name, seed=seed, status="ok",
                        config={"backbone": spec.name, "backbone_checkpoint": str(Path(checkpoint).name),

@@ -79,6 +79,11 @@ def tta_defaults(dataset: str, backbone: str, operator: str, **overrides) -> TTA
     return replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
 
 
+def paper_defaults_for(dataset: str) -> str | None:
+    """The paper dataset whose defaults ``dataset`` gets; None when it falls back to Beauty's (GENERIC)."""
+    return next((k for k in SIGMA if k in dataset.lower()), None)
+
+
 def label(backbone: str, operator: str) -> str:
     return f"TTA4SR({backbone}, {operator})"
 
