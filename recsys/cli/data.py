@@ -9,11 +9,13 @@ from recsys.cli.common import add_data_dir, dataset_arg, seed_number
 
 def cmd_data_list(args) -> int:
     from recsys.data import available, load_recipe_file
+    from recsys.data.recipe import user_recipes
 
     rows = []
+    mine = user_recipes()
     for name, path in available().items():
         r = load_recipe_file(path)
-        rows.append((name, r.task, r.description))
+        rows.append((name, r.task, (f"[yours: {path}] " if name in mine else "") + r.description))
     if args.json:
         print(json.dumps([dict(name=n, task=t, description=d) for n, t, d in rows], indent=2))
         return 0
@@ -89,6 +91,22 @@ def cmd_data_ood_split(args) -> int:
     return 0
 
 
+def cmd_data_add(args) -> int:
+    from recsys.data.recipe import add_recipe
+
+    recipe = add_recipe(args.file)
+    print(f"registered {recipe.name!r} -> {args.file}: every command now accepts `{recipe.name}` as a dataset "
+          f"(recsys data describe {recipe.name})")
+    return 0
+
+
+def cmd_data_remove(args) -> int:
+    from recsys.data.recipe import remove_recipe
+
+    print(f"unregistered {args.name!r} (its file {remove_recipe(args.name)} is left as it is)")
+    return 0
+
+
 def check_args(parser, args) -> None:
     """``prepare`` and ``describe`` take a NAME or a --recipe FILE, exactly one."""
     if not (args.name or args.recipe):
@@ -117,6 +135,12 @@ def add_parser(sub) -> None:
         else:
             p.add_argument("--json", action="store_true", help="machine-readable output")
 
+    p = dsub.add_parser("add", help="register your own recipe file under its name (then use the name anywhere)")
+    p.add_argument("file", help="a recipe TOML file (docs/datasets.md)")
+    p.set_defaults(func=cmd_data_add)
+    p = dsub.add_parser("remove", help="unregister a recipe added with `recsys data add` (its file stays)")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_data_remove)
     p = dsub.add_parser("ood-split", help="derive a recipe with an IID split plus a shifted test_ood split")
     p.add_argument("name", nargs="?", help="a shipped dataset name (see `recsys data list`)")
     p.add_argument("--recipe", help="a recipe TOML file instead of a shipped name")

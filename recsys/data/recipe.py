@@ -286,10 +286,60 @@ def load_recipe_file(path: str | Path) -> Recipe:
     return validate(raw, path.resolve())
 
 
-def available() -> dict[str, Path]:
+def shipped() -> dict[str, Path]:
     """Shipped recipes by dataset name."""
     folder = recipes_dir()
     return {p.stem: p for p in sorted(folder.glob("*.toml"))} if folder.is_dir() else {}
+
+
+def available() -> dict[str, Path]:
+    """Shipped recipes and the user's registered ones (``recsys data add``), by dataset name."""
+    return {**user_recipes(), **shipped()}
+
+
+def _registry() -> Path:
+    from recsys.io.paths import cache_dir
+
+    return cache_dir() / "recipes.json"
+
+
+def user_recipes() -> dict[str, Path]:
+    """Recipes registered with ``recsys data add``: name -> the recipe file where it lives (raw paths in a
+    recipe stay relative to its own folder, so the file is referenced, not copied)."""
+    path = _registry()
+    if not path.is_file():
+        return {}
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RecipeError(f"not a recipe registry ({exc}); delete it and add the recipes again", recipe=path) from exc
+    return {str(k): Path(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
+
+
+def add_recipe(path: str | Path) -> Recipe:
+    """Register a recipe file under its ``name`` so every command accepts that name; checked first."""
+    from recsys.io.safe_write import atomic_write
+
+    recipe = load_recipe_file(path)
+    if recipe.name in shipped():
+        raise RecipeError(f"the name {recipe.name!r} is a shipped dataset; give your recipe another name",
+                          recipe=path, key="name")
+    mine = {k: str(v) for k, v in user_recipes().items()}
+    mine[recipe.name] = str(Path(path).resolve())
+    atomic_write(_registry(), lambda p: p.write_text(json.dumps(mine, indent=1, sort_keys=True), encoding="utf-8"))
+    return recipe
+
+
+def remove_recipe(name: str) -> Path:
+    from recsys.io.safe_write import atomic_write
+
+    mine = user_recipes()
+    if name not in mine:
+        raise RecipeError(f"{name!r} is not a registered recipe (registered: {', '.join(mine) or 'none'})")
+    gone = mine.pop(name)
+    atomic_write(_registry(), lambda p: p.write_text(json.dumps({k: str(v) for k, v in mine.items()}, indent=1,
+                                                                sort_keys=True), encoding="utf-8"))
+    return gone
 
 
 def find_recipe(name_or_path: str | Path) -> Recipe:
@@ -301,7 +351,7 @@ def find_recipe(name_or_path: str | Path) -> Recipe:
     if str(name_or_path) not in known:
         close = difflib.get_close_matches(str(name_or_path), known, n=3, cutoff=0.5)
         hint = (f"did you mean {', '.join(close)}?" if close else "") + \
-            f" Known datasets: {', '.join(known) or '(none)'}; or pass --recipe FILE."
+            f" Known datasets: {', '.join(known) or '(none)'}; or pass --recipe FILE (or register it: recsys data add FILE)."
         raise RecipeError(f"unknown dataset {name_or_path!r}", hint=hint.strip())
     return load_recipe_file(known[str(name_or_path)])
 
