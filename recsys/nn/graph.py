@@ -63,16 +63,22 @@ class LightGCNEncoder(torch.nn.Module):
         self._cache = None  # weights are about to change (or just changed)
         return super().train(mode)
 
-    def _propagate(self) -> tuple[torch.Tensor, torch.Tensor]:
-        x = propagate(self.adj, torch.cat([self.user.weight, self.item.weight]), self.layers)
+    def ego(self) -> torch.Tensor:
+        """The layer-0 embeddings of every node: users first, then items."""
+        return torch.cat([self.user.weight, self.item.weight])
+
+    def _propagate(self, transform=None) -> tuple[torch.Tensor, torch.Tensor]:
+        x0 = self.ego()
+        x = propagate(self.adj, transform(x0) if transform is not None else x0, self.layers)
         return x[: self.n_users], x[self.n_users:]
 
-    def forward(self) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, transform=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(users, items) after propagation; ``transform`` maps the layer-0 embeddings first (DRGO's denoiser)."""
         if self.training:
-            return self._propagate()
+            return self._propagate(transform)
         if self._cache is None:
             with torch.no_grad():
-                self._cache = self._propagate()
+                self._cache = self._propagate(transform)
         return self._cache
 
     def l2(self, user: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:

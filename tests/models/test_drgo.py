@@ -111,7 +111,7 @@ def test_every_module_is_trained_and_the_ablations_switch_off(ood):
     model.calculate_loss(batch).backward()
     for name, p in model.named_parameters():  # the official DRO stage had nothing in its optimiser
         assert p.grad is not None and p.grad.abs().sum() > 0, name
-    assert set(model.last_terms) == {"rank", "diffusion", "sinkhorn", "weight_entropy"}
+    assert set(model.last_terms) == {"rank", "diffusion", "transport", "weight_entropy"}
     assert not torch.equal(model.group_weights.weights, torch.full((5,), 0.2))  # one (small) step taken
     assert len(model.reference_nodes) == round(0.05 * len(model.encoder.adj.coalesce().indices()[0].unique()))
 

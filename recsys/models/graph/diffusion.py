@@ -1,7 +1,9 @@
 """A latent diffusion denoiser for embeddings (DiffRec-style, used by DRGO).
 
-Forward process with a linear-variance schedule (betas = noise_scale * linspace(noise_min,
-noise_max)); one uniform timestep per sample; an MLP on [x_t ; sinusoidal time embedding]
+Forward process with DiffRec's linear-variance schedule (the variance 1 - alpha_bar =
+noise_scale * linspace(noise_min, noise_max): 0.002 at the last of 100 steps with the defaults;
+``schedule = "linear-beta"`` makes the per-step betas linear instead, 48x noisier at the end);
+one uniform timestep per sample; an MLP on [x_t ; sinusoidal time embedding]
 predicts x_0; the loss is the MSE re-weighted by SNR(t-1) - SNR(t) (weight 1 at t = 0), as in
 DiffRec. Because those weights span orders of magnitude, they are divided by their mean over
 the schedule so that the diffusion term stays on the scale of the ranking loss (our choice;
@@ -27,16 +29,26 @@ def time_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
     return torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1)
 
 
+SCHEDULES = ("linear-var", "linear-beta")
+
+
 class LatentDiffusion(nn.Module):
     def __init__(self, dim: int, steps: int = 100, noise_scale: float = 0.1, noise_min: float = 1e-4,
                  noise_max: float = 0.02, time_dim: int = 16, hidden: int = 64, denoise_from: int = 5,
-                 residual: bool = True):
+                 residual: bool = True, schedule: str = "linear-var"):
         super().__init__()
         if not 1 <= denoise_from <= steps:
             raise ValueError(f"denoise_from must be in 1..steps ({steps}), got {denoise_from}")
         self.steps, self.time_dim, self.denoise_from, self.residual = steps, time_dim, denoise_from, residual
-        betas = noise_scale * torch.linspace(noise_min, noise_max, steps, dtype=torch.float64)
-        alpha_bar = torch.cumprod(1.0 - betas, 0)
+        if schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
+        if schedule == "linear-var":  # DiffRec's: the variance 1 - alpha_bar grows linearly
+            variance = noise_scale * torch.linspace(noise_min, noise_max, steps, dtype=torch.float64)
+            alpha_bar = 1.0 - variance
+            betas = 1.0 - alpha_bar / torch.cat([torch.ones(1, dtype=torch.float64), alpha_bar[:-1]])
+        else:  # linear-beta: the per-step variance grows linearly (a far noisier end point)
+            betas = noise_scale * torch.linspace(noise_min, noise_max, steps, dtype=torch.float64)
+            alpha_bar = torch.cumprod(1.0 - betas, 0)
         prev = torch.cat([torch.ones(1, dtype=torch.float64), alpha_bar[:-1]])
         snr = alpha_bar / (1.0 - alpha_bar)
         weight = torch.cat([torch.ones(1, dtype=torch.float64), snr[:-1] - snr[1:]])
@@ -62,9 +74,9 @@ class LatentDiffusion(nn.Module):
         err = (self.predict_x0(x_t, t) - x0).pow(2).mean(-1)
         return (self.loss_weight[t] * err).mean()
 
-    def denoise(self, x: torch.Tensor) -> torch.Tensor:
-        """Reverse-process means from step ``denoise_from`` down to 0, starting at ``x`` itself, no noise."""
-        for step in range(self.denoise_from - 1, -1, -1):
+    def denoise(self, x: torch.Tensor, start: int | None = None) -> torch.Tensor:
+        """Reverse-process means from step ``start`` (default ``denoise_from``) down to 0, from ``x`` itself, no noise."""
+        for step in range((start or self.denoise_from) - 1, -1, -1):
             t = torch.full((len(x),), step, dtype=torch.long)
             x0 = self.predict_x0(x, t)
             x = x0 if step == 0 else self.coef_x0[step] * x0 + self.coef_xt[step] * x

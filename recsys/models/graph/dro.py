@@ -8,6 +8,9 @@
   the update is softmax(smoothed loss / entropy_weight).
 - ``sinkhorn_cost``: entropic optimal transport between two point clouds; the plan is computed
   without gradients and the cost <P, C> is differentiated through C only.
+- ``sinkhorn_potentials``: the same transport with weighted sources; its source potentials enter
+  the adversary's step (``GroupWeights.update(transport=...)``), which is where the paper puts the
+  OT distance: it bounds how far the worst case may move from the nominal distribution.
 """
 
 from __future__ import annotations
@@ -56,14 +59,19 @@ class GroupWeights(torch.nn.Module):
         self.register_buffer("smoothed", torch.zeros(k))
         self.register_buffer("seen", torch.zeros(k, dtype=torch.bool))
 
-    def update(self, losses: torch.Tensor, present: torch.Tensor) -> None:
+    def update(self, losses: torch.Tensor, present: torch.Tensor, transport: torch.Tensor | None = None) -> None:
+        """One mirror-ascent step. ``transport`` (per group, optional): the group's transport potential to the
+        nominal distribution, subtracted from its loss: the ambiguity set around the nominal distribution
+        (the OT distance's role in the paper), so the adversary cannot up-weight groups that lie far from it
+        for free. The fixed point is softmax((smoothed L - transport) / entropy_weight)."""
         losses = losses.detach()
         first = present & ~self.seen
         self.smoothed[first] = losses[first]
         later = present & self.seen
         self.smoothed[later] += self.smoothing * (losses[later] - self.smoothed[later])
         self.seen |= present
-        log_w = (1 - self.step_size * self.entropy_weight) * self.weights.log() + self.step_size * self.smoothed
+        gain = self.smoothed if transport is None else self.smoothed - transport.detach()
+        log_w = (1 - self.step_size * self.entropy_weight) * self.weights.log() + self.step_size * gain
         self.weights.copy_(torch.softmax(log_w, 0))
 
     def entropy(self) -> float:
@@ -83,3 +91,21 @@ def sinkhorn_cost(x: torch.Tensor, y: torch.Tensor, epsilon: float = 0.05, itera
             g = log_b - torch.logsumexp(k + f[:, None], dim=0)
         plan = torch.exp(k + f[:, None] + g[None, :])
     return (plan * cost).sum()
+
+
+def sinkhorn_potentials(x: torch.Tensor, y: torch.Tensor, a: torch.Tensor, epsilon: float = 0.05,
+                        iterations: int = 50) -> tuple[torch.Tensor, torch.Tensor]:
+    """(f, cost): entropic OT between ``x`` [n, d] weighted ``a`` (sums to 1) and ``y`` [m, d] uniform, cost
+    1 - cosine; ``f`` [n] is the source potential (centred), the gradient of the OT cost in ``a``: how much
+    it costs to move mass onto each source point. No gradients (the adversary's step uses them)."""
+    with torch.no_grad():
+        cost = 1.0 - torch.nn.functional.normalize(x, dim=-1) @ torch.nn.functional.normalize(y, dim=-1).T
+        log_a = a.clamp(min=1e-12).log()
+        log_b = torch.full((len(y),), -np.log(len(y)))
+        f, g = torch.zeros(len(x)), torch.zeros(len(y))
+        k = -cost / epsilon
+        for _ in range(iterations):
+            f = epsilon * (log_a - torch.logsumexp(k + g[None, :] / epsilon, dim=1))
+            g = epsilon * (log_b - torch.logsumexp(k + f[:, None] / epsilon, dim=0))
+        plan = torch.exp(k + f[:, None] / epsilon + g[None, :] / epsilon)
+        return f - f.mean(), (plan * cost).sum()
