@@ -7,9 +7,16 @@ shown but not like: close to the positive in meaning, outside the user's history
   recent training items and the positive; the model describes one item of the catalogue the
   user would *not* like. The description is embedded with the text encoder (that vector is the
   hard negative), and mapped to its nearest catalogue item outside the user's training items.
-- **nearest-text** (the named non-LLM fallback): the catalogue item nearest to the positive by
+- **nearest-text** (a named non-LLM fallback): the catalogue item nearest to the positive by
   text embedding that the user never interacted with in training; its text embedding is the
-  hard negative. Results made with it are labelled ``nearest-text``, never as LLM output.
+  hard negative. Results made with it are labelled ``nearest-text``, never as LLM output. It picks
+  what the user is likely to want next: on Beauty 0.95% of its negatives are the user's own
+  validation or test item (63x a random item), a false negative.
+- **contrast-text** (a named non-LLM fallback in the paper's spirit: "an item this user would not
+  like"): among the items seen in training (plausible to be shown) outside the history and outside the
+  ``neighbours`` nearest items of the user's last 5 training items, the one maximising
+  sim(item, positive) - sim(item, user profile), the profile being the mean text embedding of the
+  user's training items: like the positive in kind, unlike the user.
 
 Only the training split is read. Output: one row per distinct training (user, item) pair with
 ``negative_item`` (0 where none was found) and a float16 matrix of hard-negative vectors aligned
@@ -31,6 +38,10 @@ from recsys.llm.artefacts import artefact_dir, save_npy, write_meta
 from recsys.llm.embed import embed_texts, unit_rows
 
 FALLBACK = "nearest-text"
+#: the fallback in the paper's spirit: like the positive in kind, unlike the user's profile, popular enough to be
+#: shown, and never among the nearest neighbours of the user's recent items (where the next positives are)
+CONTRAST = "contrast-text"
+FALLBACKS = (FALLBACK, CONTRAST)
 SYSTEM = "You help a recommender system find items a user would not like. Answer with one short item description."
 PROMPT = ("A user interacted with these items, oldest first:\n{history}\n\nThe user liked: {positive}\n\n"
           "Describe one item, similar in kind to the liked one, that this user would NOT like. Answer with one "
@@ -48,7 +59,8 @@ def _nearest_outside(scores: np.ndarray, history: np.ndarray, k: int) -> int:
 
 def build_hard_negatives(ds: PreparedDataset, embeddings: np.ndarray, generator=None, encoder=None,
                          neighbours: int = 50, history_items: int = 10, limit: int | None = None,
-                         save: bool = True, progress: bool = True) -> tuple[pl.DataFrame, np.ndarray, dict]:
+                         save: bool = True, progress: bool = True,
+                         fallback: str = FALLBACK) -> tuple[pl.DataFrame, np.ndarray, dict]:
     """(rows ``user_idx, item_idx, negative_item``, [rows, D] float16 vectors, meta).
 
     ``embeddings``: [n_items + 1, D] item text embeddings (text-less rows 0; such items are never
@@ -62,9 +74,13 @@ def build_hard_negatives(ds: PreparedDataset, embeddings: np.ndarray, generator=
     has_text = np.abs(emb).sum(1) > 0
     has_text[0] = False
     pairs = _training_pairs(ds, limit)
-    label = generator.name if generator is not None else FALLBACK
+    if fallback not in FALLBACKS:
+        raise ValueError(f"fallback must be one of {FALLBACKS}, got {fallback!r}")
+    label = generator.name if generator is not None else fallback
     mask_text = np.where(has_text, 0.0, -np.inf)
-    if generator is None:
+    if generator is None and fallback == CONTRAST:
+        negative, vectors = _contrast_text_negatives(ds, pairs, emb, unit, has_text, neighbours)
+    elif generator is None:
         negative, vectors = _nearest_text_negatives(pairs, emb, unit, has_text, mask_text, neighbours)
     else:
         negative, vectors = _described_negatives(ds, pairs, generator, encoder, unit, mask_text, neighbours,
@@ -148,6 +164,61 @@ def _described_negatives(ds, pairs, generator, encoder, unit, mask_text, neighbo
     for n, (_, _, seq) in enumerate(pairs):
         negative[n] = _nearest_outside(unit @ q[n] + mask_text, seq, neighbours + len(seq))
     return negative, vectors
+
+
+def _contrast_text_negatives(ds, pairs, emb, unit, has_text, neighbours: int, pool_share: float = 1.0,
+                             recent: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """The contrast-text fallback (see the module docstring); one profile and one pool per user. The pool:
+    items with text seen in training (shown to someone), the ``pool_share`` most popular of them. A narrow
+    popular pool raises false negatives (held-out items are popular): on ml-100k 0.55% at 20% against
+    0.23% with every trained item (nearest-text: 0.32%)."""
+    vectors = np.zeros((len(pairs), emb.shape[1]), dtype=np.float32)
+    negative = np.zeros(len(pairs), dtype=np.int64)
+    popularity = np.bincount(ds.split(S.TRAIN)[S.ITEM_IDX].to_numpy(), minlength=len(emb)).astype(np.float64)
+    popularity[~has_text] = -1
+    seen = int(((popularity > 0) & has_text).sum())
+    size = max(int(pool_share * seen), min(neighbours + 50, seen))
+    pool = np.argsort(-popularity, kind="stable")[:size]
+    pool = pool[has_text[pool] & (popularity[pool] > 0)]
+    pool_unit = unit[pool]
+    start = 0
+    while start < len(pairs):
+        user, seq = pairs[start][0], pairs[start][2]
+        stop = start
+        while stop < len(pairs) and pairs[stop][0] == user:
+            stop += 1
+        texts = seq[has_text[seq]]
+        if len(texts):
+            profile = unit[texts].mean(0)
+            banned = np.isin(pool, seq)
+            near = (unit[texts[-recent:]] @ pool_unit.T).max(0)  # closeness to the user's recent items
+            k = min(neighbours, len(pool) - 1)
+            banned[np.argpartition(-near, k)[:k]] = True
+            away = pool_unit @ profile
+            positives = np.asarray([p[1] for p in pairs[start:stop]])
+            score = unit[positives] @ pool_unit.T - away[None, :]
+            score[:, banned] = -np.inf
+            score[~has_text[positives]] = -np.inf
+            best = score.argmax(1)
+            ok = np.isfinite(score[np.arange(len(best)), best])
+            negative[start:stop] = np.where(ok, pool[best], 0)
+            vectors[start:stop][ok] = emb[pool[best][ok]]
+        start = stop
+    return negative, vectors
+
+
+def false_negative_rate(ds: PreparedDataset, frame: pl.DataFrame) -> dict:
+    """How often a selector's hard negative is one of the user's own validation or test items (a false
+    negative: the user did want it), against the rate of a uniform random item."""
+    held = ds.interactions.filter(pl.col(S.SPLIT) != S.TRAIN).select(S.USER_IDX, S.ITEM_IDX).unique()
+    found = frame.filter(pl.col("negative_item") > 0)
+    hits = found.join(held.rename({S.ITEM_IDX: "negative_item"}), on=[S.USER_IDX, "negative_item"], how="semi")
+    per_user_held = held.group_by(S.USER_IDX).len()
+    chance = float(found.join(per_user_held, on=S.USER_IDX, how="left")["len"].fill_null(0).mean()
+                   / max(ds.items.height, 1))
+    rate = len(hits) / max(len(found), 1)
+    return {"pairs": len(found), "false_negatives": len(hits), "rate": rate, "random_rate": chance,
+            "ratio_to_random": rate / chance if chance else float("nan")}
 
 
 def load_hard_negatives(ds: PreparedDataset, backend: str) -> tuple[pl.DataFrame, np.ndarray, dict] | None:

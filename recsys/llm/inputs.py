@@ -140,21 +140,23 @@ def hard_negative_inputs(ds: PreparedDataset, cfg: dict, embeddings: np.ndarray)
     from recsys.data import schema as S
     from recsys.llm.hard_negatives import (
         FALLBACK,
+        FALLBACKS,
         build_hard_negatives,
         load_hard_negatives,
     )
 
     spec = str(cfg["hard_negative_generator"])
     generator = encoder = None
-    if spec not in ("none", FALLBACK):
+    fallback = spec if spec in FALLBACKS else FALLBACK
+    if spec not in ("none", *FALLBACKS):
         from recsys.llm.encoders import make_encoder
         from recsys.llm.generators import make_generator
 
         generator, encoder = make_generator(spec), make_encoder(str(cfg["text_encoder"]))
-    label = generator.name if generator is not None else FALLBACK
+    label = generator.name if generator is not None else fallback
     saved = load_hard_negatives(ds, label)
     frame, vectors, meta = saved if saved is not None else build_hard_negatives(ds, embeddings, generator, encoder,
-                                                                              progress=False)
+                                                                              progress=False, fallback=fallback)
     pairs = np.stack([frame[S.USER_IDX].to_numpy(), frame[S.ITEM_IDX].to_numpy(),
                       frame["negative_item"].to_numpy()], axis=1)
     return pairs, np.asarray(vectors, dtype=np.float32), {"artefact": f"hard-negatives-{label}", **meta}

@@ -10,8 +10,7 @@ import torch
 from recbole.data.interaction import Interaction
 
 from recsys.bench.run_types import train_model
-from recsys.data.tensors import DatasetTensors
-from recsys.llm.inputs import model_inputs
+from recsys.data.tensors import DatasetTensors  # noqa: F401
 from recsys.models.registry import get_model_spec
 from recsys.recbole.dataset_view import TrainDatasetView
 from recsys.train.config import recbole_model_config
@@ -19,14 +18,6 @@ from recsys.train.run import train_run
 
 SMALL = {"embedding_size": 32, "train_batch_size": 1024, "learning_rate": 5e-3, "eval_batch_size": 4096,
          "valid_metric": "ndcg@20", "topk": [10, 20], "progress": False}
-
-
-@pytest.fixture(scope="module")
-def built(ml100k):
-    spec = get_model_spec("HNLMRec")
-    tensors = DatasetTensors(ml100k)
-    inputs, metas = model_inputs(spec.needs, ml100k, tensors, {})
-    return ml100k, tensors, inputs, metas
 
 
 def make(built, **extra):

@@ -7,7 +7,10 @@ an item the user would not like, embedded by the text encoder; or the named non-
 the negative that enters the ranking loss is the mix  e~ = alpha * adapter(h) + (1 - alpha) * e_rand;
 the loss is the hinge max(0, u.e~ - u.e_pos + margin) (official) or BPR, plus L2 on the batch's
 ID embeddings and a contrastive term pushing the user towards the positive and away from the
-hard negative (cosines, temperature 0.2).
+hard negative (cosines, temperature 0.2), ramped in over ``contrastive_warmup`` steps (its cosine
+gradients scale as 1/||u||, large at initialisation). The adapter's output is rescaled to the
+uniform negative's norm (``bounded_mix``), and an alignment term (the paper's semantic alignment)
+pulls it towards the collaborative embedding of the hard negative's own catalogue item.
 
 ``negative_mode = "item"`` is the "embedding-nearest negatives" baseline: the hard negative's
 catalogue item (its own CF embedding) replaces the uniform negative; no adapter, no mix.
@@ -32,7 +35,7 @@ from recsys.nn.graph import LightGCNEncoder
 
 DEFAULTS = {"embedding_size": 64, "n_layers": 2, "reg_weight": 1e-4, "alpha": 1e-4, "margin": 0.3,
             "hnlm_loss": "hinge", "contrastive_weight": 1e-3, "contrastive_tau": 0.2, "adapter_hidden": 128,
-            "negative_mode": "mix"}
+            "negative_mode": "mix", "bounded_mix": True, "align_weight": 0.1, "contrastive_warmup": 1000}
 INPUT_KEYS = ("hard_negative_pairs", "hard_negative_vectors")
 
 
@@ -80,6 +83,10 @@ class HNLMRec(GeneralRecommender):
         self.register_buffer("pair_vectors", torch.from_numpy(vectors[order]))
         self.register_buffer("pair_items", torch.from_numpy(pairs[order, 2]))
         self.register_buffer("pair_found", torch.from_numpy(found[order] & (pairs[order, 2] > 0)))
+        self.bounded = bool(config_value(config, "bounded_mix", DEFAULTS))
+        self.align_weight = float(config_value(config, "align_weight", DEFAULTS))
+        self.warmup = int(config_value(config, "contrastive_warmup", DEFAULTS))
+        self.register_buffer("steps", torch.zeros((), dtype=torch.long))
         hidden = int(config_value(config, "adapter_hidden", DEFAULTS))
         self.adapter = nn.Sequential(nn.Linear(vectors.shape[1], hidden), nn.ReLU(), nn.Linear(hidden, d))
         self.last_terms: dict[str, float] = {}
@@ -95,24 +102,45 @@ class HNLMRec(GeneralRecommender):
         users, items = self.encoder()
         u, e_pos, e_neg = users[user], items[pos], items[neg]
         row, found = self.hard_negatives(user, pos)
+        terms = {}
         if self.mode == "mix":
-            hard = self.adapter(self.pair_vectors[row])
+            adapted = self.adapter(self.pair_vectors[row])
+            hard = self.bounded_negative(adapted, e_neg)
             mixed = torch.where(found[:, None], self.alpha * hard + (1 - self.alpha) * e_neg, e_neg)
+            terms["adapter_norm"] = float(adapted.detach().norm(dim=-1).mean())
         else:
             hard = items[self.pair_items[row]]
             mixed = torch.where(found[:, None], hard, e_neg)
         gap = (u * mixed).sum(-1) - (u * e_pos).sum(-1)
         rank = F.relu(gap + self.margin).mean() if self.loss_kind == "hinge" else F.softplus(gap).mean()
         loss = rank + self.reg_weight * self.encoder.l2(user, pos, neg)
-        terms = {"rank": float(rank.detach()), "hard_share": float(found.float().mean())}
+        terms.update(rank=float(rank.detach()), hard_share=float(found.float().mean()),
+                     inside_margin=float((gap + self.margin > 0).float().mean()))
+        if self.mode == "mix" and self.align_weight > 0:  # the semantic alignment: LLM-side space -> CF space
+            known = found & (self.pair_items[row] > 0)
+            if known.any():
+                align = (1 - F.cosine_similarity(adapted[known], items[self.pair_items[row][known]].detach(), dim=-1)).mean()
+                loss = loss + self.align_weight * align
+                terms["align"] = float(align.detach())
+        ramp = min(1.0, float(self.steps + 1) / max(self.warmup, 1)) if self.training else 1.0
         if self.contrastive_weight > 0 and found.any():
             cp = F.cosine_similarity(u[found], e_pos[found], dim=-1) / self.tau
             ch = F.cosine_similarity(u[found], hard[found], dim=-1) / self.tau
             contrast = (torch.logsumexp(torch.stack([cp, ch]), 0) - cp).mean()
-            loss = loss + self.contrastive_weight * contrast
+            loss = loss + ramp * self.contrastive_weight * contrast
             terms["contrastive"] = float(contrast.detach())
+        if self.training:
+            self.steps += 1
         self.last_terms = terms
         return loss
+
+    def bounded_negative(self, adapted: torch.Tensor, e_neg: torch.Tensor) -> torch.Tensor:
+        """The adapter's output rescaled to the uniform negative's norm (its direction is learned, its size is
+        not): with ``bounded_mix`` off, nothing stops Adam from growing it until alpha * h dominates the mix and
+        the hard negative points away from the user (issue 25: norm 11 -> 5,239 in 12 epochs)."""
+        if not self.bounded:
+            return adapted
+        return adapted * (e_neg.detach().norm(dim=-1, keepdim=True) / adapted.norm(dim=-1, keepdim=True).clamp(min=1e-8))
 
     def predict(self, interaction):
         users, items = self.encoder()
