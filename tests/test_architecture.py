@@ -23,6 +23,7 @@ FORBIDDEN = {
     "bench": {"cli", "report", "perf"},
     "merging": {"bench", "cli", "report", "perf"},
     "report": {"cli", "train", "llm", "models"},
+    "tune": {"cli", "report", "perf", "merging"},
 }
 MAX_LINES = 60
 PARSER_BUILDERS = {"build_parser", "add_parser"}  # argparse declarations: long by nature, no logic

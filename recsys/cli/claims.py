@@ -6,7 +6,7 @@ from recsys.cli.common import results_dir
 
 
 def cmd_claims(args) -> int:
-    from recsys.bench.claims import write_claims
+    from recsys.report.claims import write_claims
     from recsys.bench.store import ResultsStore
 
     store = ResultsStore(results_dir(args), create=False)

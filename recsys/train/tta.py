@@ -64,6 +64,15 @@ def backbone_loss(model, run_cfg: dict) -> tuple[str, str]:
     return family, f"{loss} (the backbone's; inference only)"
 
 
+def _say_defaults(dataset: str, overrides: dict, sigma: float) -> None:
+    """A dataset the paper did not tune gets Beauty's values: said on the console, not silently."""
+    if paper_defaults_for(dataset) is None and "sigma" not in overrides:
+        import sys
+
+        print(f"note: TTA4SR has no paper defaults for {dataset}; using Beauty's (sigma {sigma}); "
+              "choose sigma on validation with --tta-sigma-grid 0.1,0.2,0.3,0.5", file=sys.stderr)
+
+
 def tta_run(checkpoint: str | Path, ds: PreparedDataset, operator: str = "TMask-R", overrides: dict | None = None,
             seed: int = 1, tensors: DatasetTensors | None = None, name: str | None = None) -> RunResult:
     """Evaluate ``TTA4SR(<backbone>, <operator>)`` on every test split of ``ds``.
@@ -89,11 +98,7 @@ def tta_run(checkpoint: str | Path, ds: PreparedDataset, operator: str = "TMask-
             selection[str(sigma)] = res.summary[metric]
         overrides["sigma"] = float(max(grid, key=lambda g: selection[str(g)]))
     tta = tta_defaults(ds.name, spec.name, operator, seed=seed, **overrides)
-    if paper_defaults_for(ds.name) is None and "sigma" not in overrides:
-        import sys
-
-        print(f"note: TTA4SR has no paper defaults for {ds.name}; using Beauty's (sigma {tta.sigma}); "
-              "choose sigma on validation with --tta-sigma-grid 0.1,0.2,0.3,0.5", file=sys.stderr)
+    _say_defaults(ds.name, overrides, tta.sigma)
     augmenter = Augmenter(model, tta, max_len)
     result = RunResult(model=name or label(spec.name, operator), dataset=ds.name, seed=seed, status="ok",
                        config={"backbone": spec.name, "backbone_checkpoint": str(Path(checkpoint).name),

@@ -6,7 +6,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from recsys.bench.claims import CSV_COLUMNS, check_claims, load_ledger, write_claims
+from recsys.report.claims import CSV_COLUMNS, check_claims, load_ledger, write_claims
 from recsys.bench.store import ResultsStore
 from recsys.errors import RecipeError
 from tests.conftest import write

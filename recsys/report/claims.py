@@ -1,6 +1,6 @@
 """The claims ledger: what each paper claims, in checkable form, and the verdict our stored runs give.
 
-One TOML per paper under ``recsys/bench/claims/`` (or a folder given to ``recsys claims --ledger``)::
+One TOML per paper under ``recsys/bench/claims/`` (data beside the suites) (or a folder given to ``recsys claims --ledger``)::
 
     paper = "H2Rec"
     reference = "Hybrid hashing ... (2025)"
@@ -40,7 +40,7 @@ from recsys.bench.store import ResultsStore, record_suites
 from recsys.errors import RecipeError
 from recsys.report.leaderboard import md_cell
 
-LEDGER_DIR = Path(__file__).parent / "claims"
+LEDGER_DIR = Path(__file__).resolve().parents[1] / "bench" / "claims"  # data: one TOML per paper
 CLAIM_KEYS = {"id", "text", "suite", "model", "baseline", "metric", "datasets", "protocol", "direction"}
 REQUIRED = ("id", "text", "suite", "model", "baseline", "metric", "datasets")
 VERDICTS = ("holds", "not significant", "reversed", "not checkable")
