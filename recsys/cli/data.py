@@ -107,6 +107,20 @@ def cmd_data_remove(args) -> int:
     return 0
 
 
+def cmd_data_align_ids(args) -> int:
+    from recsys.data.align import align_item_ids, write_id_map
+
+    mapping, report = align_item_ids(args.a, args.b)
+    path = write_id_map(mapping, args.out)
+    print(f"{report['items_mapped']:,} item ids mapped from {args.a} to {args.b} -> {path} "
+          f"({report['users_shared']:,} shared users, {report['users_skipped_length']:,} skipped: different lengths)")
+    if report["items_conflicting"]:
+        print(f"  {report['items_conflicting']:,} ids pair with several ids and are left out, e.g. "
+              f"{report['conflict_examples']}")
+    print(f"  use it in a recipe: [[item_text]] ... via = [{{ file = \"idmap\" }}] with [files.idmap] path = \"{path}\"")
+    return 0
+
+
 def check_args(parser, args) -> None:
     """``prepare`` and ``describe`` take a NAME or a --recipe FILE, exactly one."""
     if not (args.name or args.recipe):
@@ -141,6 +155,12 @@ def add_parser(sub) -> None:
     p = dsub.add_parser("remove", help="unregister a recipe added with `recsys data add` (its file stays)")
     p.add_argument("name")
     p.set_defaults(func=cmd_data_remove)
+    p = dsub.add_parser("align-ids", help="pair the item ids of two files of the same users' sequences "
+                        "(e.g. integer ids and ASINs), for item text keyed by the other file's ids")
+    p.add_argument("a", help="the dataset's file (uid i1 i2 ... per line)")
+    p.add_argument("b", help="the same users' sequences with the other ids")
+    p.add_argument("--out", required=True, help="the JSON map {id in A: id in B} to write")
+    p.set_defaults(func=cmd_data_align_ids)
     p = dsub.add_parser("ood-split", help="derive a recipe with an IID split plus a shifted test_ood split")
     p.add_argument("name", nargs="?", help="a shipped dataset name (see `recsys data list`)")
     p.add_argument("--recipe", help="a recipe TOML file instead of a shipped name")
