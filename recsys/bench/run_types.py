@@ -8,6 +8,7 @@ its runner:
 ``per_domain``  one ``train`` per domain of a cross-domain dataset, per-user results merged;
 ``tta``         test-time augmentation of another entry's trained weights (TTA4SR); the backbone
                 entry is trained again when its checkpoint is gone; runs after every other cell;
+``score_blend`` PopBlend: a backbone entry's scores plus a popularity term, weight chosen on validation;
 ``periodic``    a periodic-update strategy around a backbone (retrain, latest or a merge method).
 
 Adding a run type: subclass ``RunType``, give it a name and ``run``, add it to ``RUN_TYPES``, and
@@ -151,6 +152,28 @@ class TestTimeAugmentation(RunType):
                        tensors=cell.tensors, name=cell.entry)
 
 
+class ScoreBlend(TestTimeAugmentation):
+    """PopBlend around another entry's trained weights (``recsys.train.pop_blend``), like ``tta``."""
+
+    name = "score_blend"
+
+    def identity(self, suite: Suite, overrides: dict) -> dict:
+        allowed = {"model", "backbone", "blend_grid"}
+        return {**{k: v for k, v in overrides.items() if k in allowed},
+                "backbone_config": suite_entry(suite, overrides["backbone"])}
+
+    def run(self, cell: CellRun) -> RunResult:
+        from recsys.train.pop_blend import GRID, pop_blend_run
+
+        backbone = cell.overrides["backbone"]
+        b_rid, b_chash = cell_id(cell.suite, backbone, suite_entry(cell.suite, backbone), cell.seed, cell.ds)
+        ckpt = checkpoint_path(b_rid)
+        if not ckpt.with_suffix(".pt").is_file():
+            cell.train_entry(backbone, b_rid, b_chash)
+        return pop_blend_run(ckpt, cell.ds, tuple(cell.overrides.get("blend_grid", GRID)), seed=cell.seed,
+                             tensors=cell.tensors, name=cell.entry)
+
+
 class Periodic(RunType):
     name = "periodic"
 
@@ -164,7 +187,8 @@ class Periodic(RunType):
                             cell.tensors, cell.entry)
 
 
-RUN_TYPES: dict[str, RunType] = {t.name: t for t in (RunType(), PerDomain(), TestTimeAugmentation(), Periodic())}
+RUN_TYPES: dict[str, RunType] = {t.name: t for t in (RunType(), PerDomain(), TestTimeAugmentation(), ScoreBlend(),
+                                                     Periodic())}
 
 
 def run_type_of(spec: ModelSpec, overrides: dict) -> RunType:

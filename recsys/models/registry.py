@@ -56,7 +56,7 @@ class ModelSpec:
 _OURS: dict[str, ModelSpec] = {}
 
 
-RUN_TYPES = ("train", "tta", "periodic")
+RUN_TYPES = ("train", "tta", "score_blend", "periodic")
 
 
 def register_model(name: str, task: str, *, needs: tuple[str, ...] = (), full_sequence: bool = False,
@@ -91,7 +91,11 @@ def _no_class(name: str) -> Callable[[], type]:
 #: protocol around their ``backbone`` (``recsys.merging.periodic``).
 STRATEGIES = {"Merge": ModelSpec("Merge", "sequential", "recsys", _no_class("Merge"), run_type="periodic",
                                  description="periodic-update strategies around a backbone: retrain, latest, "
-                                             "or a merge of period fine-tunes")}
+                                             "or a merge of period fine-tunes"),
+              "PopBlend": ModelSpec("PopBlend", "sequential", "recsys", _no_class("PopBlend"),
+                                    run_type="score_blend",
+                                    description="a trained model's scores + lambda * item popularity, lambda "
+                                                "chosen on validation (the control beside test-time methods)")}
 
 
 def recbole_model_modules(package: str) -> list[tuple[str, str]]:
