@@ -66,6 +66,18 @@ def backbone_entries(suite: Suite) -> set[str]:
     return {o["backbone"] for e, o in suite.models.items() if entry_run_type(suite, e).after_others}
 
 
+def entry_tuning(suite: Suite, entry: str) -> dict | None:
+    """The entry's study summary; a test-time entry (TTA4SR, PopBlend) has its backbone's: it reads the
+    same tuned weights, so its comparison with the backbone is at an equal budget."""
+    own = suite.tuning.get(entry)
+    if own or entry not in suite.models:
+        return own
+    backbone = suite.models[entry].get("backbone")
+    if backbone in suite.tuning and entry_run_type(suite, entry).after_others:
+        return {**suite.tuning[backbone], "via_backbone": backbone}
+    return None
+
+
 def run_job(job: Job) -> Outcome:
     """Run one cell where this function is called.
 
@@ -84,8 +96,9 @@ def run_job(job: Job) -> Outcome:
     def keep(result: RunResult, rid: str, chash: str) -> None:
         record, per_user = record_for(result, ds, rid, chash, {**job.executor, "worker_host": socket.gethostname()})
         record["suite"] = suite.name
-        if suite.tuning.get(result.model):  # the entry's tuning budget and chosen values, shown in leaderboards
-            record["tuning"] = suite.tuning[result.model]
+        tuning = entry_tuning(suite, result.model)
+        if tuning:  # the entry's tuning budget and chosen values, shown in leaderboards
+            record["tuning"] = tuning
         saves.append((record, per_user))
 
     def run_entry(entry: str, overrides: dict, rid: str, chash: str) -> RunResult:
