@@ -51,9 +51,9 @@ def embed_items(ds: PreparedDataset, encoder: TextEncoder, template: ItemTemplat
             todo.append(i)
     bar = None
     if progress and todo:
-        from tqdm import tqdm
+        from recsys.io.progress import progress_bar
 
-        bar = tqdm(total=len(todo), desc=f"embed {ds.name} ({encoder.name})", unit="item", disable=None)
+        bar = progress_bar(len(todo), f"embed {ds.name} ({encoder.name})", "item")
     for start in range(0, len(todo), batch):  # one shard per batch: a crash loses at most one batch
         chunk = todo[start: start + batch]
         vecs = encoder.encode([texts[i] for i in chunk])

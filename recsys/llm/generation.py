@@ -49,10 +49,9 @@ class CachedGeneration:
                 unique.append(i)
         bar = None
         if self.progress and unique:
-            from tqdm import tqdm
+            from recsys.io.progress import progress_bar
 
-            bar = tqdm(total=len(unique), desc=f"{label} {self.ds.name} ({self.g.name})", unit="prompt",
-                       disable=None)
+            bar = progress_bar(len(unique), f"{label} {self.ds.name} ({self.g.name})", "prompt")
         p = self.params
 
         def one(i: int) -> dict:
