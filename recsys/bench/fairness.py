@@ -37,6 +37,8 @@ def record_converged(record: dict) -> bool:
     evaluations (it may still have been improving). Recorded since the convergence guard; for older
     records, read from the epoch count, the best epoch and the patience."""
     fit = record.get("fit") or {}
+    if record.get("objective") == "positives":  # counts (MostPop, Pop): one pass, nothing to converge
+        return True
     if "converged" in fit:
         return bool(fit["converged"])
     if not fit.get("epochs_run") or fit.get("stopped_early") or fit.get("best_epoch", -1) < 0:

@@ -64,6 +64,10 @@ def _train(args) -> int:
 
     overrides = overrides_from(args)
     run_type = get_model_spec(args.model).run_type
+    if args.via != "recbole" and distributed.current().is_main:  # a bad --results fails now, not after training
+        from recsys.bench.store import ResultsStore
+
+        ResultsStore(results_dir(args))
     with distributed.main_first():  # rank 0 prepares (and caches) the data, then the others read it
         ds = prepare(args.dataset, args.data_dir, download=args.download)
     if args.via == "recbole":

@@ -234,7 +234,8 @@ def fit_and_test(run: PreparedRun, result: RunResult, seed: int) -> None:
                   "eval_seconds": log.eval_seconds, "train_targets": log.targets,
                   "targets_per_second": log.targets / log.train_seconds if log.train_seconds else 0.0,
                   "stopped_early": log.stopped_early, "stopped_by_time": log.stopped_by_time,
-                  "converged": log.converged, "epoch_caps": log.epoch_caps, "test_seconds": t_test}
+                  "converged": log.converged or run.objective == "positives",  # counts: one pass, nothing to converge
+                  "epoch_caps": log.epoch_caps, "test_seconds": t_test}
     info = distributed.current()
     if info.active:
         result.fit["distributed"] = info.describe()

@@ -336,7 +336,7 @@ def test_two_suites_sharing_a_results_folder_both_count_the_shared_cell(world, c
         code, err = run(capsys, ["leaderboard", "--suite", world / f"{name}.toml", "--results", world / "results",
                                  "--out", world / "board"])
         assert code == 0, err
-        assert "| Pop (baseline) | 1 |" in (world / "board" / f"{name}.md").read_text()
+        assert "| Pop (baseline) | none | 1 |" in (world / "board" / f"{name}.md").read_text()
 
 
 # ---- leaderboards and result stores ----------------------------------------------------------------
