@@ -139,17 +139,22 @@ class TestTimeAugmentation(RunType):
         return {**{k: v for k, v in overrides.items() if k in allowed},
                 "backbone_config": suite_entry(suite, overrides["backbone"])}
 
-    def run(self, cell: CellRun) -> RunResult:
-        from recsys.train.tta import tta_run
-
+    @staticmethod
+    def backbone_checkpoint(cell: CellRun) -> Path:
+        """The backbone entry's weights for this cell's dataset and seed, trained again if they are gone."""
         backbone = cell.overrides["backbone"]
         b_rid, b_chash = cell_id(cell.suite, backbone, suite_entry(cell.suite, backbone), cell.seed, cell.ds)
         ckpt = checkpoint_path(b_rid)
         if not ckpt.with_suffix(".pt").is_file():  # its weights are gone (or were made on another machine)
             cell.train_entry(backbone, b_rid, b_chash)
+        return ckpt
+
+    def run(self, cell: CellRun) -> RunResult:
+        from recsys.train.tta import tta_run
+
         tta = {k[4:]: v for k, v in cell.overrides.items() if k.startswith("tta_")}
-        return tta_run(ckpt, cell.ds, cell.overrides.get("operator", "TMask-R"), tta, seed=cell.seed,
-                       tensors=cell.tensors, name=cell.entry)
+        return tta_run(self.backbone_checkpoint(cell), cell.ds, cell.overrides.get("operator", "TMask-R"), tta,
+                       seed=cell.seed, tensors=cell.tensors, name=cell.entry)
 
 
 class ScoreBlend(TestTimeAugmentation):
@@ -165,12 +170,7 @@ class ScoreBlend(TestTimeAugmentation):
     def run(self, cell: CellRun) -> RunResult:
         from recsys.train.pop_blend import GRID, pop_blend_run
 
-        backbone = cell.overrides["backbone"]
-        b_rid, b_chash = cell_id(cell.suite, backbone, suite_entry(cell.suite, backbone), cell.seed, cell.ds)
-        ckpt = checkpoint_path(b_rid)
-        if not ckpt.with_suffix(".pt").is_file():
-            cell.train_entry(backbone, b_rid, b_chash)
-        return pop_blend_run(ckpt, cell.ds, tuple(cell.overrides.get("blend_grid", GRID)), seed=cell.seed,
+        return pop_blend_run(self.backbone_checkpoint(cell), cell.ds, tuple(cell.overrides.get("blend_grid", GRID)), seed=cell.seed,
                              tensors=cell.tensors, name=cell.entry)
 
 
