@@ -130,7 +130,7 @@ def tune(model: str, ds, overrides: dict | None, trials: int, store_root: str | 
         study = optuna.create_study(study_name=name, storage=storage, load_if_exists=True, direction="maximize",
                                     sampler=_sampler(seed, trials, 0),
                                     pruner=_pruner(pruner, int(settings.get("epochs", DEFAULTS["epochs"]))))
-        lost = _fail_orphans(study)
+        lost = _fail_orphans(study, folder / name)
         if study.trials:  # resumed: a sampler seeded as at the start would repeat its first random points
             study.sampler = _sampler(seed, trials, len(study.trials))
         remaining = trials - _finished(study)
@@ -153,13 +153,18 @@ def _finished(study) -> int:
     return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
 
 
-def _fail_orphans(study) -> int:
-    """Trials still 'running' in the database belong to a killed process (we hold the study's lock): mark them failed."""
+def _fail_orphans(study, trial_dir: Path) -> int:
+    """Trials still 'running' in the database belong to a killed process (we hold the study's lock): mark them
+    failed, and their records ``lost`` (a kill between writing the record and the database's commit leaves a
+    record that says complete for a trial the study never finished)."""
     from optuna.trial import TrialState
 
     orphans = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     for t in orphans:
         study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+        path = trial_dir / f"trial-{t.number:04d}.json"
+        if path.is_file():
+            _save_trial(trial_dir, {**json.loads(path.read_text()), "state": "lost"})
     return len(orphans)
 
 
