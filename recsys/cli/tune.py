@@ -49,7 +49,8 @@ def add_parser(sub) -> None:
     p.add_argument("--config", help="TOML file of fixed config keys (not tuned)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="one fixed config key (repeatable)")
     p.add_argument("--results", help="results store folder (default $RECSYS_RESULTS or ./results)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar or trial lines")
+    p.add_argument("--quiet", action="store_true", help="no progress bar (a line per trial still prints, "
+                   "as recsys bench prints a line per cell)")
     add_log_options(p)
     add_data_dir(p)
     p.set_defaults(func=cmd_tune)

@@ -61,12 +61,13 @@ def _number(value):
 
 def trainer_keys() -> list[tuple[str, object, str, str]]:
     """(key, default, type, meaning) of every trainer key."""
+    from recsys.nn.catalogue_softmax import DEFAULT_CHUNK
     from recsys.train.config import DEFAULTS, TRAINER_KEYS, TRAINER_RULES
     from recsys.train.objectives import SAMPLED_LOSS_DEFAULTS
 
     defaults = {**DEFAULTS, **SAMPLED_LOSS_DEFAULTS, "eval_step": 1, "weight_decay": 0.0, "min_epochs": 0,
                 "scheduler": "none", "sequence_loss": "model", "precision": "fp32", "eval_negatives": 0,
-                "length_buckets": False, "MAX_ITEM_LIST_LENGTH": 50, "catalogue_chunk": 4096}
+                "length_buckets": False, "MAX_ITEM_LIST_LENGTH": 50, "catalogue_chunk": DEFAULT_CHUNK}
     rows = []
     for key in sorted(TRAINER_KEYS, key=str.lower):
         default = defaults.get(key)

@@ -130,7 +130,6 @@ class Trainer:
         self.seed = seed
         self.log = FitLog()
         self.on_validation: list = []  # callables (epoch, score): a tuner's pruning hook may raise to stop
-        self._t_start = time.perf_counter()
         check_precision(settings.precision, distributed.current().device)
 
     def validate(self) -> EvalResult:
@@ -144,7 +143,7 @@ class Trainer:
     def fit(self) -> FitLog:
         phases = self.s.phases or [Phase(self.s.epochs, self.s.learning_rate)]
         best_state = None
-        self._t_start = time.perf_counter()
+        self._t_start = time.perf_counter()  # the time budget (max_minutes) counts from here
         show = _progress_enabled(self.s.progress)
         for i, phase in enumerate(phases):
             if i and best_state is not None:  # a later phase starts from the best weights so far

@@ -242,7 +242,8 @@ def _summary(study, model: str, dataset: str, metric: str, lost: int, space: dic
 
 
 class _Progress:
-    """A bar with the best value so far on a terminal; one line per trial elsewhere (log files)."""
+    """A bar with the best value so far on a terminal; one line per trial elsewhere (log files, and with
+    ``progress = False``, as ``recsys bench`` prints a line per cell)."""
 
     def __init__(self, total: int, done: int, metric: str, show: bool | None, echo):
         import sys
@@ -255,7 +256,6 @@ class _Progress:
             from tqdm import tqdm
 
             self.bar = tqdm(total=total, initial=done, unit="trial", dynamic_ncols=True, desc="tuning")
-        self.show_lines = show is not False and self.bar is None
 
     def update(self, study, trial) -> None:
         from optuna.trial import TrialState

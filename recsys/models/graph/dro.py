@@ -78,18 +78,28 @@ class GroupWeights(torch.nn.Module):
         return float(-(self.weights * self.weights.log()).sum())
 
 
+def _transport_plan(cost: torch.Tensor, a: torch.Tensor, epsilon: float, iterations: int):
+    """(plan, f): entropic OT plan between sources weighted ``a`` and uniform targets for ``cost``, and the
+    source potential ``f`` (log-domain Sinkhorn, in cost units). No gradients."""
+    with torch.no_grad():
+        log_a = a.clamp(min=1e-12).log()
+        log_b = torch.full((cost.shape[1],), -np.log(cost.shape[1]))
+        f, g = torch.zeros(cost.shape[0]), torch.zeros(cost.shape[1])
+        k = -cost / epsilon
+        for _ in range(iterations):
+            f = epsilon * (log_a - torch.logsumexp(k + g[None, :] / epsilon, dim=1))
+            g = epsilon * (log_b - torch.logsumexp(k + f[:, None] / epsilon, dim=0))
+        return torch.exp(k + f[:, None] / epsilon + g[None, :] / epsilon), f
+
+
+def _cosine_cost(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return 1.0 - torch.nn.functional.normalize(x, dim=-1) @ torch.nn.functional.normalize(y, dim=-1).T
+
+
 def sinkhorn_cost(x: torch.Tensor, y: torch.Tensor, epsilon: float = 0.05, iterations: int = 50) -> torch.Tensor:
     """Entropic OT cost between uniform clouds ``x`` [n, d] and ``y`` [m, d] with cost 1 - cosine."""
-    cost = 1.0 - torch.nn.functional.normalize(x, dim=-1) @ torch.nn.functional.normalize(y, dim=-1).T
-    with torch.no_grad():
-        log_a = torch.full((len(x),), -np.log(len(x)))
-        log_b = torch.full((len(y),), -np.log(len(y)))
-        f, g = torch.zeros(len(x)), torch.zeros(len(y))
-        k = -cost.detach() / epsilon
-        for _ in range(iterations):
-            f = log_a - torch.logsumexp(k + g[None, :], dim=1)
-            g = log_b - torch.logsumexp(k + f[:, None], dim=0)
-        plan = torch.exp(k + f[:, None] + g[None, :])
+    cost = _cosine_cost(x, y)
+    plan, _ = _transport_plan(cost.detach(), torch.full((len(x),), 1.0 / len(x)), epsilon, iterations)
     return (plan * cost).sum()
 
 
@@ -99,13 +109,6 @@ def sinkhorn_potentials(x: torch.Tensor, y: torch.Tensor, a: torch.Tensor, epsil
     1 - cosine; ``f`` [n] is the source potential (centred), the gradient of the OT cost in ``a``: how much
     it costs to move mass onto each source point. No gradients (the adversary's step uses them)."""
     with torch.no_grad():
-        cost = 1.0 - torch.nn.functional.normalize(x, dim=-1) @ torch.nn.functional.normalize(y, dim=-1).T
-        log_a = a.clamp(min=1e-12).log()
-        log_b = torch.full((len(y),), -np.log(len(y)))
-        f, g = torch.zeros(len(x)), torch.zeros(len(y))
-        k = -cost / epsilon
-        for _ in range(iterations):
-            f = epsilon * (log_a - torch.logsumexp(k + g[None, :] / epsilon, dim=1))
-            g = epsilon * (log_b - torch.logsumexp(k + f[:, None] / epsilon, dim=0))
-        plan = torch.exp(k + f[:, None] / epsilon + g[None, :] / epsilon)
+        cost = _cosine_cost(x, y)
+        plan, f = _transport_plan(cost, a, epsilon, iterations)
         return f - f.mean(), (plan * cost).sum()
