@@ -46,12 +46,14 @@ def test_sort_filter_and_provenance_in_headless_chromium(page, tmp_path):
                     if r.is_displayed()]
 
         assert models() == ["Better", "Base", "Same", "Worse"]  # by mean, descending
-        header = driver.find_elements(By.CSS_SELECTOR, "thead th")[2]
+        headers = driver.find_elements(By.CSS_SELECTOR, "thead th")
+        metric_col = [h.text for h in headers].index("ndcg@10")
+        header = headers[metric_col]
         header.click()
         assert models()[0] == "Worse" and models()[-1] == "Better"  # ascending
         header.click()
         assert models()[0] == "Better"
-        cell = driver.find_elements(By.CSS_SELECTOR, "tbody tr")[0].find_elements(By.TAG_NAME, "td")[2]
+        cell = driver.find_elements(By.CSS_SELECTOR, "tbody tr")[0].find_elements(By.TAG_NAME, "td")[metric_col]
         assert "†" in cell.text and "runs: Better-s1,Better-s2" in cell.get_attribute("title")
         assert "p = " in cell.get_attribute("title")
         driver.find_element(By.ID, "filter").send_keys("ett")
