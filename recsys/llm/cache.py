@@ -37,7 +37,7 @@ class TextCache:
     """Generated texts (profiles, augmentations) under ``<cache>/llm/text/<namespace>/``."""
 
     COLUMNS = ("key", "backend", "model", "is_llm", "params", "prompt_hash", "prompt", "output", "latency",
-               "created")
+               "created", "finish")
 
     def __init__(self, namespace: str, root: Path | None = None):
         self.dir = inside((root or cache_dir() / "llm") / "text", folder_name(namespace))
@@ -69,7 +69,7 @@ class TextCache:
                              schema={"key": pl.String, "backend": pl.String, "model": pl.String,
                                      "is_llm": pl.Boolean, "params": pl.String, "prompt_hash": pl.String,
                                      "prompt": pl.String, "output": pl.String, "latency": pl.Float64,
-                                     "created": pl.String})
+                                     "created": pl.String, "finish": pl.String})
         path = self.dir / f"{_shard_name()}.parquet"
         tmp = path.with_name(path.name + ".tmp")
         frame.write_parquet(tmp)

@@ -24,6 +24,7 @@ class TextGenerator:
     name = "generator"
     model = ""
     is_llm = True
+    batched = False  # True: generate_many runs prompts together (CachedGeneration sends batches)
 
     def __init__(self):
         self.calls = 0
@@ -35,6 +36,10 @@ class TextGenerator:
 
     def _generate(self, prompt, **kw) -> str:
         raise NotImplementedError
+
+    def generate_many(self, prompts: list[str], **params) -> list[str]:
+        """Outputs for many prompts; batched backends (``batched = True``) share forward passes."""
+        return [self.generate(p, **params) for p in prompts]
 
     def describe(self) -> dict:
         return {"backend": self.name, "model": self.model, "is_llm": self.is_llm}
@@ -76,6 +81,12 @@ class OpenAIChatGenerator(TextGenerator):
         self.timeout, self.max_retries, self.backoff = timeout, max_retries, backoff
         self.concurrency = max(1, concurrency)
         self.limiter = RateLimiter(rate)
+        self._local = threading.local()  # each request thread's last finish reason
+
+    @property
+    def last_finish_reason(self) -> str | None:
+        """'stop' or 'length' (truncated) for the calling thread's last request, when the server says."""
+        return getattr(self._local, "finish", None)
 
     def _generate(self, prompt, *, temperature, max_tokens, seed, system):
         messages = ([{"role": "system", "content": system}] if system else []) + \
@@ -86,6 +97,7 @@ class OpenAIChatGenerator(TextGenerator):
                           "max_tokens": max_tokens, "seed": seed},
                          self.api_key, self.timeout, self.max_retries, self.backoff, self.api_key_env)
         try:
+            self._local.finish = body["choices"][0].get("finish_reason")
             return body["choices"][0]["message"]["content"].strip()
         except (KeyError, IndexError, TypeError) as exc:
             raise GeneratorError(f"{self.base_url}: unexpected response shape: {str(body)[:200]}") from exc
@@ -150,7 +162,7 @@ class KeywordProfileFallback(TextGenerator):
         return f"[non-LLM: {self.name}] interests: " + ", ".join(ranked)
 
 
-GENERATORS = ("openai", "transformers:<dir>", "keywords")
+GENERATORS = ("smollm2-135m", "openai", "transformers:<dir>", "keywords")
 
 
 def make_generator(spec: str, catalogue: list[str] | None = None, **kw) -> TextGenerator:
@@ -163,4 +175,9 @@ def make_generator(spec: str, catalogue: list[str] | None = None, **kw) -> TextG
         return TransformersGenerator(spec.split(":", 1)[1])
     if spec == "keywords":
         return KeywordProfileFallback(catalogue or [])
+    from recsys.llm.local_llm import LOCAL_MODELS, LocalChatGenerator
+
+    if spec in LOCAL_MODELS:
+        return LocalChatGenerator(spec, batch_size=kw.get("batch_size") or 16, threads=kw.get("threads"),
+                                  dtype=kw.get("dtype") or os.environ.get("RECSYS_LLM_DTYPE", "auto"))
     raise GeneratorError(f"unknown generator {spec!r}; known: {', '.join(GENERATORS)}")

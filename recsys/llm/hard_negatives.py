@@ -35,6 +35,7 @@ from recsys.data.prepare import PreparedDataset
 from recsys.data.tensors import ordered
 from recsys.io.safe_write import atomic_write
 from recsys.llm.artefacts import artefact_dir, save_npy, write_meta
+from recsys.llm.generation import usable_share
 from recsys.llm.embed import embed_texts, unit_rows
 
 FALLBACK = "nearest-text"
@@ -78,12 +79,13 @@ def build_hard_negatives(ds: PreparedDataset, embeddings: np.ndarray, generator=
         raise ValueError(f"fallback must be one of {FALLBACKS}, got {fallback!r}")
     label = generator.name if generator is not None else fallback
     mask_text = np.where(has_text, 0.0, -np.inf)
+    quality = None
     if generator is None and fallback == CONTRAST:
         negative, vectors = _contrast_text_negatives(ds, pairs, emb, unit, has_text, neighbours)
     elif generator is None:
         negative, vectors = _nearest_text_negatives(pairs, emb, unit, has_text, mask_text, neighbours)
     else:
-        negative, vectors = _described_negatives(ds, pairs, generator, encoder, unit, mask_text, neighbours,
+        negative, vectors, quality = _described_negatives(ds, pairs, generator, encoder, unit, mask_text, neighbours,
                                                  history_items, progress)
     frame = pl.DataFrame({S.USER_IDX: [p[0] for p in pairs], S.ITEM_IDX: [p[1] for p in pairs],
                           "negative_item": negative}, schema={S.USER_IDX: pl.Int64, S.ITEM_IDX: pl.Int64,
@@ -94,7 +96,8 @@ def build_hard_negatives(ds: PreparedDataset, embeddings: np.ndarray, generator=
             "with_negative": int(found.sum()), "neighbours": neighbours, "source_split": "train",
             "mean_similarity_to_positive": float((unit[frame[S.ITEM_IDX].to_numpy()][found]
                                                   * unit_rows(vectors)[found]).sum(1).mean()) if found.any() else 0.0,
-            "limit": limit}
+            "limit": limit, **(generator.describe() if generator is not None else {}),
+            "outputs": quality, "usable_share": usable_share(quality) if quality else None}
     vectors16 = vectors.astype(np.float16)
     if save and limit is None:
         name = f"hard-negatives-{label}"
@@ -141,10 +144,11 @@ def _nearest_text_negatives(pairs, emb, unit, has_text, mask_text, neighbours: i
 
 
 def _described_negatives(ds, pairs, generator, encoder, unit, mask_text, neighbours: int, history_items: int,
-                         progress: bool) -> tuple[np.ndarray, np.ndarray]:
+                         progress: bool) -> tuple[np.ndarray, np.ndarray, dict]:
     """The LLM path: the generator describes a plausible item the user would not want; its description,
     embedded, is the negative's vector and picks the nearest catalogue item outside the history."""
     from recsys.llm.generation import CachedGeneration
+    from recsys.llm.output_checks import short_answer_check
     from recsys.llm.templates import ItemTemplate
 
     texts = dict(zip(ds.items.sort(S.ITEM_IDX)[S.ITEM_IDX].to_list(),
@@ -156,14 +160,14 @@ def _described_negatives(ds, pairs, generator, encoder, unit, mask_text, neighbo
                                                        for i in before) or "- (none)",
                                      positive=texts.get(item) or "(item without text)"))
     gen = CachedGeneration(ds, generator, max_tokens=48, seed=0, flush_every=50, progress=progress,
-                           system=SYSTEM, namespace="hard-negatives")
+                           system=SYSTEM, namespace="hard-negatives", check=short_answer_check(40))
     answers = gen.run(prompts, [p[0] for p in pairs], "hard negatives")
     vectors = embed_texts(encoder, [a.strip() or "(empty)" for a in answers])
     q = unit_rows(vectors)
     negative = np.zeros(len(pairs), dtype=np.int64)
     for n, (_, _, seq) in enumerate(pairs):
         negative[n] = _nearest_outside(unit @ q[n] + mask_text, seq, neighbours + len(seq))
-    return negative, vectors
+    return negative, vectors, gen.quality
 
 
 def _contrast_text_negatives(ds, pairs, emb, unit, has_text, neighbours: int, pool_share: float = 1.0,

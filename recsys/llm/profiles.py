@@ -15,8 +15,9 @@ from recsys.data.prepare import PreparedDataset
 from recsys.data.tensors import ordered
 from recsys.io.safe_write import atomic_write
 from recsys.llm.artefacts import artefact_dir, write_meta
-from recsys.llm.generation import CachedGeneration
+from recsys.llm.generation import CachedGeneration, usable_share
 from recsys.llm.generators import TextGenerator
+from recsys.llm.output_checks import sentences_check
 from recsys.llm.templates import ItemTemplate
 
 SYSTEM = "You describe a shopper's or viewer's preferences for a recommender system. Be concise and factual."
@@ -103,7 +104,8 @@ def build_profiles(ds: PreparedDataset, generator: TextGenerator, template: Item
     grouped = _train_histories(ds, max_items, limit)
     users = [int(u) for u in grouped[S.USER_IDX].to_list()]
     histories = grouped[S.ITEM_IDX].to_list()
-    gen = CachedGeneration(ds, generator, max_tokens, seed, flush_every, progress, system=SYSTEM)
+    gen = CachedGeneration(ds, generator, max_tokens, seed, flush_every, progress, system=SYSTEM,
+                           check=sentences_check())
     if kind == "plain":
         outputs = gen.run([PROMPT.format(items=_lines(h, texts)) for h in histories], users, "profiles")
     else:
@@ -130,10 +132,11 @@ def build_profiles(ds: PreparedDataset, generator: TextGenerator, template: Item
         outputs = gen.run(summaries, users, f"{kind} profiles")
     id_of = dict(zip(ds.users[S.USER_IDX].to_list(), ds.users[S.USER].to_list()))
     frame = pl.DataFrame({S.USER_IDX: users, S.USER: [id_of[u] for u in users], "profile": outputs,
-                          "backend": generator.name, "model": generator.model, "is_llm": generator.is_llm})
+                          "usable": [i not in gen.unusable for i in range(len(users))], "backend": generator.name, "model": generator.model, "is_llm": generator.is_llm})
     meta = {**generator.describe(), "kind": kind, "users": len(users), "generated_now": gen.generated,
             "coverage": len(users) / ds.describe()["users"], "max_items": max_items, "params": gen.params,
-            "template": template.describe(), "limit": limit, "source_split": "train"}
+            "template": template.describe(), "limit": limit, "source_split": "train",
+            "outputs": gen.quality, "usable_share": usable_share(gen.quality)}
     if limit is None:
         name = f"profiles-{kind}-{generator.name}"
         atomic_write(artefact_dir(ds) / f"{name}.parquet", frame.write_parquet)

@@ -58,9 +58,9 @@ def test_timeout_names_the_user_and_keeps_the_work_done(llm_server, ml100k):
     llm_server.delay = 1.5
     g = generator(llm_server, "fake-model-slow", timeout=0.5, max_retries=1, concurrency=1)
     with pytest.raises(ProfileStepInterrupted, match=r"(?s)stopped at user '\d+' \(user_idx 8\).*no answer within"
-                                                     r".*profiles from this run were kept") as err:
+                                                     r".*outputs from this run were kept") as err:
         build_profiles(ml100k, g, limit=12, progress=False, flush_every=3)
-    kept = int(re.search(r"(\d+) profiles from this run were kept", str(err.value)).group(1))
+    kept = int(re.search(r"(\d+) outputs from this run were kept", str(err.value)).group(1))
     assert 7 <= kept <= 8  # users 1-7, and user 9 if the worker started it before the stop
     llm_server.slow_marker = None
     before = llm_server.requests
