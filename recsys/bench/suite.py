@@ -42,6 +42,7 @@ class Suite:
                 only_seeds = overrides.pop("seeds", None)
                 overrides.pop("baseline", None)  # this entry's own comparison (see ``baselines``)
                 overrides.pop("search_space", None)  # what [tune] may change (recsys.bench.tuning)
+                overrides.pop("tuned_as", None)  # whose tuned values it takes (recsys.bench.tuning)
                 if only_datasets is not None and dataset not in only_datasets:
                     continue
                 for seed in self.seeds:
@@ -112,6 +113,11 @@ def load_suite(name_or_path: str) -> Suite:
             ok, what = TUNE_RULES[key]
             if not ok(value):
                 raise RecipeError(f"expected {what}, found {value!r}", recipe=path, key=f"tune.{key}")
+    for entry, options in raw["models"].items():
+        other = options.get("tuned_as")
+        if other is not None and (other == entry or other not in raw["models"] or "tuned_as" in raw["models"][other]):
+            raise RecipeError(f"names {other!r}, which is not another entry tuned on its own", recipe=path,
+                              key=f"models.{entry}.tuned_as", hint=f"entries: {', '.join(raw['models'])}")
     if "baseline" in raw and raw["baseline"] not in raw["models"]:
         raise RecipeError(f"names {raw['baseline']!r}, which is not an entry", recipe=path, key="baseline",
                           hint=f"entries: {', '.join(raw['models'])}")
@@ -132,6 +138,7 @@ ENTRY_RULES = {  # suite entry keys the runner reads itself: (check, what is exp
     "backbone": (lambda v: isinstance(v, str) and v, "an entry or model name"),
     "per_domain": (lambda v: isinstance(v, bool), "true or false"),
     "search_space": (lambda v: isinstance(v, dict), "a table of key = [kind, low, high] (recsys.tune.spaces)"),
+    "tuned_as": (lambda v: isinstance(v, str) and v, "another entry's name (this entry takes its tuned values)"),
 }
 
 
@@ -147,5 +154,5 @@ def _check_entry(entry: str, options: dict, path: Path) -> None:
 
 
 def suite_entry(suite: Suite, entry: str) -> dict:
-    own = {k: v for k, v in suite.models[entry].items() if k not in ("datasets", "seeds", "baseline", "search_space")}
+    own = {k: v for k, v in suite.models[entry].items() if k not in ("datasets", "seeds", "baseline", "search_space", "tuned_as")}
     return {**suite.defaults, **own}

@@ -1,7 +1,9 @@
 """A suite's ``[tune]`` table: every trainable entry, baselines included, gets the same number of trials
 of its own search space on one dataset's validation split; the best configuration then runs every
 seed on every dataset. Test-time entries (TTA4SR) and strategies around a backbone are not tuned:
-they use their backbone entry's tuned weights."""
+they use their backbone entry's tuned weights. An entry with ``tuned_as = "OTHER"`` is not tuned either:
+it takes OTHER's chosen values (and shows OTHER's budget), so two rows that differ in one input only
+(an LLM backend beside its fallback) differ in nothing else."""
 
 from __future__ import annotations
 
@@ -30,6 +32,16 @@ def tune_entry(suite: Suite, entry: str, store_root, data_dir: str | None = None
 
     if not suite.tune or entry in suite.tuning or entry_run_type(suite, entry).name not in ("train", "per_domain"):
         return suite
+    source = suite.models[entry].get("tuned_as")
+    if source is not None:
+        suite = tune_entry(suite, source, store_root, data_dir, progress, echo)
+        if source not in suite.tuning:
+            return suite  # OTHER runs untuned: so does this entry
+        out = copy.deepcopy(suite)
+        out.models[entry] = {**suite.models[entry], **suite.tuning[source]["params"]}
+        out.tuning[entry] = {**suite.tuning[source], "tuned_as": source}
+        echo(f"  {entry}: {source}'s tuned values {suite.tuning[source]['params']}")
+        return out
     opts = suite.tune
     overrides = {k: v for k, v in suite_entry(suite, entry).items() if k not in ("model", "per_domain", "progress")}
     model = suite_entry(suite, entry).get("model", entry)

@@ -57,3 +57,19 @@ def test_tune_table_is_checked(tmp_path):
         load_suite(str(write(tmp_path / "bad.toml", bad)))
     with pytest.raises(RecipeError, match="tune.trails"):
         load_suite(str(write(tmp_path / "bad2.toml", SUITE.replace("pruner", "trails"))))
+
+
+def test_tuned_as_takes_the_other_entrys_values_without_a_study_of_its_own(tmp_path):
+    """Two rows that differ in one input only (a backend beside its fallback) must share every tuned value."""
+    text = SUITE.replace("[models.Pop]\nmodel = \"MostPop\"\n", "[models.\"BPR (twin)\"]\nmodel = \"BPR\"\n"
+                         "embedding_size = 32\ntuned_as = \"BPR\"\n")
+    suite = load_suite(str(write(tmp_path / "twin.toml", text)))
+    lines = []
+    records = {r["model"]: r for r in run_suite(suite, ResultsStore(tmp_path / "results"), echo=lines.append)}
+    bpr, twin = records["BPR"], records["BPR (twin)"]
+    assert twin["tuning"]["params"] == bpr["tuning"]["params"] and twin["tuning"]["tuned_as"] == "BPR"
+    assert all(twin["config"][k] == v for k, v in bpr["tuning"]["params"].items())
+    assert twin["config"]["embedding_size"] == 32  # its own keys stay its own
+    assert sum(x.startswith("tuning BPR (twin)") for x in lines) == 0  # no study, no trials spent
+    with pytest.raises(RecipeError, match="tuned_as"):
+        load_suite(str(write(tmp_path / "bad.toml", text.replace('tuned_as = "BPR"', 'tuned_as = "BRP"'))))
