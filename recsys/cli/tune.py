@@ -21,7 +21,8 @@ def cmd_tune(args) -> int:
         space = tomllib.loads(Path(args.space).read_text(encoding="utf-8"))
     result = tune(args.model, ds, overrides_from(args), args.trials, results_dir(args), metric=args.metric,
                   timeout=args.timeout, jobs=args.jobs, seed=args.seed, pruner=args.pruner, space=space,
-                  progress=False if args.quiet else None)
+                  progress=False if args.quiet else None, executor=args.executor, address=args.address,
+                  threads=args.ray_cpus_per_trial)
     print(f"{result.model} on {ds.name}: best validation {result.metric} {result.best_value:.4f} after "
           f"{result.trials} trials ({result.complete} complete, {result.pruned} pruned"
           + (f", {result.lost} lost to a killed run" if result.lost else "") + f"; {result.seconds / 60:.1f} min)")
@@ -39,7 +40,13 @@ def add_parser(sub) -> None:
     p.add_argument("--trials", type=whole_number, default=20, help="finished trials the study should hold "
                    "(complete + pruned; a resumed study runs only the rest; default 20)")
     p.add_argument("--timeout", type=positive_number, help="stop starting trials after this many seconds")
-    p.add_argument("--jobs", type=whole_number, default=1, help="trials run at once (threads; default 1)")
+    p.add_argument("--jobs", type=whole_number, default=1, help="trials run at once (local: threads; ray: "
+                   "workers sharing the study's database; default 1)")
+    p.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="where trials run: this process (default) or Ray workers (docs/scaling.md)")
+    p.add_argument("--address", help="ray: the cluster (auto, or ray://HOST:10001); default: a local Ray instance")
+    p.add_argument("--ray-cpus-per-trial", type=whole_number, default=1,
+                   help="ray: CPUs reserved (and torch threads) per worker (default 1)")
     p.add_argument("--metric", help="validation metric to maximise (default: the run's valid_metric)")
     p.add_argument("--pruner", choices=("median", "hyperband", "none"), default="median",
                    help="stop unpromising trials on their per-epoch validation (default median)")

@@ -42,6 +42,25 @@ PROMPT = ("A user interacted with these {src} items, oldest first:\n{history}\n\
           "candidate numbers, most plausible first, separated by commas. Reply 'none' if none fits.")
 
 
+def candidate_title(text: str | None) -> str:
+    """The title part of a candidate's templated text ("Antz (1998). Categories: ..." -> "antz (1998)")."""
+    return (text or "").split(". Categories:")[0].split(". Brand:")[0].strip().rstrip(".").lower()
+
+
+def parse_picks(text: str, titles: list[str], k: int) -> tuple[list[int], str]:
+    """0-based candidate indices an answer picks, and how they were read: ``title`` (candidate titles the
+    answer names, in the order it names them: small models answer with titles, not numbers), ``number``
+    (candidate numbers), ``none`` or ``unread``."""
+    low = (text or "").lower()
+    named = sorted((low.find(t), i) for i, t in enumerate(titles) if len(t) >= 3 and t in low)
+    if named:
+        return [i for _, i in named][:k], "title"
+    picks = parse_choice(text, len(titles), k)
+    if picks:
+        return picks, "number"
+    return [], "none" if re.search(r"\bnone\b", low) else "unread"
+
+
 def parse_choice(text: str, n_candidates: int, k: int) -> list[int]:
     """Candidate numbers (1-based in the prompt) -> 0-based indices; unknown numbers ignored, order kept."""
     out: list[int] = []
@@ -83,7 +102,7 @@ def augment_training(ds: PreparedDataset, embeddings: np.ndarray, generator=None
         from recsys.llm.generation import CachedGeneration
 
         gen = CachedGeneration(ds, generator, max_tokens=32, seed=0, flush_every=50, progress=progress,
-                               system=SYSTEM, namespace="augment", check=_numbers_or_none)
+                               system=SYSTEM, namespace="augment", check=_numbers_or_none, whole_text=False)
     plans, prompts = [], []
     for user, seq in zip(train[S.USER_IDX].to_list(), train[S.ITEM_IDX].to_list()):
         plan = _plan(user, np.asarray(seq, dtype=np.int64), code, has_text, unit, pools, min_share, pool)
@@ -98,7 +117,8 @@ def augment_training(ds: PreparedDataset, embeddings: np.ndarray, generator=None
                                          candidates="\n".join(f"{n}. {titles.get(int(i)) or ''}"
                                                               for n, i in enumerate(cand, 1))))
     answers = gen.run(prompts, [p[0] for p in plans], "augment") if gen is not None else None
-    rows, proposed = _kept_rows(plans, answers, unit, per_user, min_similarity)
+    cand_titles = [[candidate_title(titles.get(int(i))) for i in p[3]] for p in plans]
+    rows, proposed, read_as = _kept_rows(plans, answers, cand_titles, unit, per_user, min_similarity)
     frame = pl.DataFrame(rows, schema={S.USER_IDX: pl.Int64, S.ITEM_IDX: pl.Int64, "after": pl.Int64,
                                        "similarity": pl.Float64})
     meta = {**(generator.describe() if generator is not None else {}),
@@ -106,7 +126,8 @@ def augment_training(ds: PreparedDataset, embeddings: np.ndarray, generator=None
             "is_llm": bool(getattr(generator, "is_llm", False)), "per_user": per_user, "min_share": min_share,
             "pool": pool, "min_similarity": min_similarity,
             "outputs": gen.quality if gen is not None else None,
-            "usable_share": usable_share(gen.quality) if gen is not None else None, "dominated_users": len(plans), "proposed": proposed,
+            "usable_share": usable_share(gen.quality) if gen is not None else None,
+            "dominated_users": len(plans), "proposed": proposed, "answers_read_as": read_as or None,
             "kept": len(frame), "users": int(train.height), "source_split": "train",
             "text_coverage": float(has_text[1:].mean()) if len(has_text) > 1 else 0.0}
     if save:
@@ -148,14 +169,18 @@ def _plan(user: int, seq: np.ndarray, code, has_text, unit, pools, min_share: fl
     return user, seq, major, cand[top], sims[top], profile
 
 
-def _kept_rows(plans: list, answers: list[str] | None, unit, per_user: int, min_similarity: float):
+def _kept_rows(plans: list, answers: list[str] | None, cand_titles: list[list[str]], unit, per_user: int,
+               min_similarity: float):
     """The picked candidates at or above ``min_similarity``, each placed after its most similar history item;
-    (rows, how many were proposed)."""
+    (rows, how many were proposed, how the answers were read: title / number / none / unread counts)."""
     rows: dict[str, list] = {S.USER_IDX: [], S.ITEM_IDX: [], "after": [], "similarity": []}
-    proposed = 0
+    proposed, read_as = 0, {}
     for n, (user, seq, major, cand, sims, profile) in enumerate(plans):
-        picks = (parse_choice(answers[n], len(cand), per_user) if answers is not None
-                 else list(range(min(per_user, len(cand)))))
+        if answers is None:
+            picks = list(range(min(per_user, len(cand))))
+        else:
+            picks, how = parse_picks(answers[n], cand_titles[n], per_user)
+            read_as[how] = read_as.get(how, 0) + 1
         proposed += len(picks)
         for i in picks:
             if sims[i] < min_similarity:
@@ -166,4 +191,4 @@ def _kept_rows(plans: list, answers: list[str] | None, unit, per_user: int, min_
             rows[S.ITEM_IDX].append(item)
             rows["after"].append(anchor)
             rows["similarity"].append(float(sims[i]))
-    return rows, proposed
+    return rows, proposed, read_as

@@ -37,15 +37,18 @@ RETRY_TEMPERATURE = 0.7  # a retry samples (greedy decoding would repeat the unu
 class CachedGeneration:
     """Runs prompts through a generator, concurrently (or in batches), through the text cache; keeps work
     on failure. An LLM's outputs are checked (``recsys.llm.output_checks``); an unusable one is retried up
-    to ``retries`` times with seeded sampling, and ``quality`` counts what was usable."""
+    to ``retries`` times with seeded sampling, and ``quality`` counts what was usable. ``whole_text=False``:
+    the step reads picks out of the text (augmentation), so an answer cut at ``max_tokens`` is judged by
+    ``check`` alone, not called truncated."""
 
     def __init__(self, ds, generator: TextGenerator, max_tokens: int, seed: int, flush_every: int,
-                 progress: bool, system: str, namespace: str = "profiles", retries: int = 2, check=None):
+                 progress: bool, system: str, namespace: str = "profiles", retries: int = 2, check=None,
+                 whole_text: bool = True):
         self.ds, self.g = ds, generator
         self.params = {"temperature": 0.0, "max_tokens": max_tokens, "seed": seed, "system": system}
         self.cache = TextCache(f"{namespace}-{generator.name}")
         self.flush_every, self.progress = flush_every, progress
-        self.retries, self.check = retries, check
+        self.retries, self.check, self.whole_text = retries, check, whole_text
         self.generated = 0
         self.unusable: set[int] = set()
         self.quality = {"outputs": 0, "usable_first_try": 0, "trimmed": 0, "retried": 0, "usable": 0,
@@ -68,7 +71,7 @@ class CachedGeneration:
             return outputs
         bad = []
         for i, r in enumerate(rows):
-            reason = problem(r["output"], r.get("finish"), self.check)
+            reason = problem(r["output"], self._finish(r), self.check)
             if reason is not None:
                 q["problems"][reason] = q["problems"].get(reason, 0) + 1
                 kept = self._trimmed(r)
@@ -85,7 +88,7 @@ class CachedGeneration:
             again = self._run([prompts[i] for i in bad], [owners[i] for i in bad], f"{label} (retry {attempt})", params)
             still = []
             for i, r in zip(bad, again):
-                kept = r["output"] if problem(r["output"], r.get("finish"), self.check) is None else self._trimmed(r)
+                kept = r["output"] if problem(r["output"], self._finish(r), self.check) is None else self._trimmed(r)
                 if kept is None:
                     still.append(i)
                 else:
@@ -94,6 +97,9 @@ class CachedGeneration:
         q["usable"] += len(rows) - len(bad)
         self.unusable = set(bad)  # of this call's prompts: still unusable after the retries (kept, flagged)
         return outputs
+
+    def _finish(self, row: dict) -> str | None:
+        return row.get("finish") if self.whole_text else None
 
     def _trimmed(self, row: dict) -> str | None:
         """A truncated output's complete sentences, when they pass every check (counted in ``quality``)."""

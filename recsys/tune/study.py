@@ -76,13 +76,17 @@ def _sampler(seed: int, trials: int, offset: int):
     return optuna.samplers.TPESampler(seed=seed + offset, n_startup_trials=max(3, trials // 3))
 
 
-def _pruner(name: str, max_epochs: int):
+def _pruner(name: str, max_epochs: int, warmup: int = 1):
+    """``warmup``: the run's ``min_epochs``. A trial is never pruned before the epoch where early stopping
+    may first stop it: a slow starter (a low learning rate, a model with an alignment loss) is judged on
+    the same epochs as the rest."""
     import optuna
 
+    warmup = max(int(warmup), 1)
     if name == "median":  # a trial below the median of earlier trials at the same epoch stops
-        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
+        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=warmup)
     if name == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(max_epochs, 2))
+        return optuna.pruners.HyperbandPruner(min_resource=warmup, max_resource=max(max_epochs, warmup + 1))
     if name == "none":
         return optuna.pruners.NopPruner()
     raise RecsysError(f"--pruner {name!r}: expected one of {', '.join(PRUNERS)}")
@@ -91,8 +95,13 @@ def _pruner(name: str, max_epochs: int):
 def tune(model: str, ds, overrides: dict | None, trials: int, store_root: str | Path, *, metric: str | None = None,
          timeout: float | None = None, jobs: int = 1, seed: int = 1, pruner: str = "median",
          space: dict | None = None, name: str | None = None, progress: bool | None = None,
-         echo=print) -> TuneResult:
-    """Run (or resume) the study of ``model`` on ``ds`` until it has ``trials`` finished trials."""
+         echo=print, executor: str = "local", address: str | None = None, threads: int = 1) -> TuneResult:
+    """Run (or resume) the study of ``model`` on ``ds`` until it has ``trials`` finished trials.
+
+    ``executor="local"``: ``jobs`` trials at once in this process (threads). ``executor="ray"``: ``jobs``
+    Ray workers (each ``threads`` CPUs), every one running trials against the same study database, so a
+    killed worker loses its running trial only (Optuna over Ray; the store must be on a filesystem the
+    workers share: a local Ray, or a cluster with the results folder mounted on every node)."""
     import optuna
 
     from recsys.data.context_tensors import tensors_for
@@ -127,13 +136,25 @@ def tune(model: str, ds, overrides: dict | None, trials: int, store_root: str | 
         raise StudyBusy(f"study {name} is being tuned by another process ({folder / name}.lock)") from exc
     try:
         storage = optuna.storages.RDBStorage(f"sqlite:///{folder / name}.db")
+        max_epochs = int(settings.get("epochs", DEFAULTS["epochs"]))
+        warmup = int(settings.get("min_epochs") or 1)
         study = optuna.create_study(study_name=name, storage=storage, load_if_exists=True, direction="maximize",
-                                    sampler=_sampler(seed, trials, 0),
-                                    pruner=_pruner(pruner, int(settings.get("epochs", DEFAULTS["epochs"]))))
+                                    sampler=_sampler(seed, trials, 0), pruner=_pruner(pruner, max_epochs, warmup))
         lost = _fail_orphans(study, folder / name)
         if study.trials:  # resumed: a sampler seeded as at the start would repeat its first random points
             study.sampler = _sampler(seed, trials, len(study.trials))
         remaining = trials - _finished(study)
+        if executor == "ray":
+            if remaining > 0:
+                _tune_on_ray(dict(study=name, storage=f"sqlite:///{folder / name}.db", model=spec.name, ds=ds,
+                                  overrides=overrides, space=space, metric=metric, seed=seed,
+                                  trial_dir=str(folder / name), trials=trials, timeout=timeout, pruner=pruner,
+                                  max_epochs=max_epochs, warmup=warmup, threads=max(int(threads), 1)),
+                             max(int(jobs), 1), address, echo)
+            study = optuna.load_study(study_name=name, storage=storage)
+            return _summary(study, spec.name, ds.name, metric, lost, space)
+        if executor != "local":
+            raise RecsysError(f"--executor {executor!r}: expected local or ray")
         tensors = tensors_for(ds)
         objective = _objective(spec.name, ds, tensors, overrides, space, metric, seed, folder / name)
         bar = _Progress(trials, _finished(study), metric, progress, echo)
@@ -145,6 +166,67 @@ def tune(model: str, ds, overrides: dict | None, trials: int, store_root: str | 
     finally:
         fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
         lock.close()
+
+
+def _tune_on_ray(job: dict, workers: int, address: str | None, echo) -> None:
+    """``workers`` Ray tasks optimise one study through its database until it holds ``trials`` finished
+    trials (each counts the others' running trials, so the budget is not overshot once all have started)."""
+    from recsys.bench.executors import ExecutorError
+
+    try:
+        import ray
+    except ImportError as exc:
+        raise ExecutorError("--executor ray needs Ray: pip install 'recsys[ray]'") from exc
+    started = not ray.is_initialized()
+    if started:
+        try:
+            ray.init(address=address, num_cpus=workers * job["threads"] if address is None else None,
+                     include_dashboard=False, log_to_driver=False, configure_logging=False)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise ExecutorError(f"could not reach a Ray cluster at {address!r}: {exc} (start one with "
+                                "`ray start --head`, then --address auto or ray://HOST:10001)") from exc
+    try:
+        task = ray.remote(num_cpus=job["threads"], max_retries=0)(_ray_worker)
+        ds_ref = ray.put(job["ds"])
+        plain = {k: v for k, v in job.items() if k != "ds"}  # the dataset goes once, as a top-level argument
+        refs = [task.remote({**plain, "worker": w}, ds_ref) for w in range(workers)]
+        for w, ref in enumerate(refs):
+            try:
+                done = ray.get(ref)
+                echo(f"  ray worker {w}: {done} trials")
+            except ray.exceptions.RayError as exc:  # its running trial is failed by the next resume
+                last = [x for x in str(exc).splitlines() if x.strip()][-1:] or [type(exc).__name__]
+                echo(f"  ray worker {w} failed: {last[0][:300]}")
+    finally:
+        if started and address is None:
+            ray.shutdown()
+
+
+def _ray_worker(job: dict, ds) -> int:
+    """One Ray worker: load the study from its database and run trials until the budget is reached."""
+    import optuna
+    import torch
+    from optuna.study import MaxTrialsCallback
+    from optuna.trial import TrialState
+
+    from recsys.data.context_tensors import tensors_for
+
+    torch.set_num_threads(job["threads"])
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = optuna.storages.RDBStorage(job["storage"], engine_kwargs={"connect_args": {"timeout": 60}})
+    study = optuna.load_study(study_name=job["study"], storage=storage,  # SQLite: wait out another's write
+                              sampler=_sampler(job["seed"] + 7919 * job["worker"], job["trials"], 0),
+                              pruner=_pruner(job["pruner"], job["max_epochs"], job["warmup"]))
+    study.sampler = _sampler(job["seed"] + 7919 * job["worker"], job["trials"], len(study.trials))
+    if _finished(study) >= job["trials"]:
+        return 0
+    objective = _objective(job["model"], ds, tensors_for(ds), job["overrides"], job["space"], job["metric"],
+                           job["seed"], Path(job["trial_dir"]))
+    mine = []
+    stop = MaxTrialsCallback(job["trials"], states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING))
+    study.optimize(objective, timeout=job["timeout"], gc_after_trial=True,
+                   callbacks=[stop, lambda study, trial: mine.append(trial.number)])
+    return len(mine)
 
 
 def _finished(study) -> int:

@@ -79,3 +79,48 @@ def test_a_named_fallback_is_never_retried(ml100k):
                            namespace="checks-fallback", check=sentences_check())
     gen.run(["ITEMS: drama", "ITEMS: comedy"], [1, 2], "test")
     assert g.calls == 2 and gen.quality["retried"] == 0
+
+
+def test_augmentation_answers_are_read_by_the_titles_they_name_before_their_numbers():
+    """SmolLM2 answers "1. Ghost (1990). Categories: ..." with titles; a number-only reader would take the
+    list number, and a year would never match. Titles first, in the order named; numbers otherwise."""
+    from recsys.llm.augment import candidate_title, parse_picks
+
+    titles = [candidate_title(t) for t in ("Antz (1998). Categories: Animation", "Ghost (1990). Categories: Drama",
+                                           "Heat (1995). Categories: Crime")]
+    assert titles[1] == "ghost (1990)"
+    answer = "The user would most plausibly interact with:\n1. Heat (1995). Categories: Crime\n2. Ghost (1990)"
+    assert parse_picks(answer, titles, 3) == ([2, 1], "title")
+    assert parse_picks("2, 3", titles, 3) == ([1, 2], "number")
+    assert parse_picks("Candidate 7 and 9", titles, 3) == ([], "unread")
+    assert parse_picks("None of them fits.", titles, 3) == ([], "none")
+
+
+def test_a_pick_list_cut_at_the_token_limit_is_still_usable():
+    from recsys.llm.augment import _numbers_or_none
+    from recsys.llm.generation import CachedGeneration
+
+    class Cut:
+        name, model, is_llm, batched, variant = "cut-test", "m", True, True, ""
+        calls = 0
+
+        def generate_many(self, prompts, **kw):
+            self.calls += len(prompts)
+            self.last_finishes = ["length"] * len(prompts)
+            return ["1. Heat (1995). Categories: Crime, Dra"] * len(prompts)
+
+        def describe(self):
+            return {}
+
+    class DS:
+        name = "cut"
+
+    for whole_text, usable in ((False, 1), (True, 1)):
+        gen = CachedGeneration(DS(), Cut(), max_tokens=8, seed=0, flush_every=10, progress=False, system="s",
+                               namespace=f"cut-{whole_text}", check=_numbers_or_none, whole_text=whole_text)
+        out = gen.run(["p"], [1], "augment")
+        assert gen.quality["usable"] == usable
+        if whole_text:  # prose steps: cut back to the last full sentence, counted as trimmed
+            assert gen.quality["trimmed"] == 1 and out == ["1. Heat (1995)."]
+        else:  # pick lists: the cut answer is used whole, nothing trimmed or retried
+            assert gen.quality["trimmed"] == gen.quality["retried"] == 0 and out[0].endswith("Dra")

@@ -78,3 +78,25 @@ def test_search_spaces_are_declared_and_checked():
     assert "embedding_size" in search_space("STAR")
     with pytest.raises(ConfigError, match="search space key 'learning_rate'"):
         search_space("BPR", {"learning_rate": ["log", 0.0, 1e-2]})
+
+
+def test_ray_workers_share_one_study_and_its_budget(ml100k, tmp_path):
+    """--executor ray: two workers write to the same study database; together they finish the budget
+    (counting each other's running trials, so it is not overshot by more than the workers started)."""
+    pytest.importorskip("ray")
+    lines = []
+    r = tune("BPR", ml100k, FAST, 4, tmp_path, pruner="none", progress=False, jobs=2, executor="ray",
+             echo=lines.append)
+    recs = trial_records(tmp_path, r.study)
+    assert 4 <= r.trials <= 5 and r.complete == r.trials, (r, lines)
+    assert sum(int(x.split(": ")[1].split()[0]) for x in lines if x.startswith("  ray worker")) == r.trials
+    assert len({json.dumps(x["params"], sort_keys=True) for x in recs}) == len(recs)  # workers sample apart
+    again = tune("BPR", ml100k, FAST, 4, tmp_path, pruner="none", progress=False, jobs=2, executor="ray")
+    assert again.trials == r.trials  # a finished study starts no worker trial
+
+
+def test_the_pruner_waits_for_min_epochs():
+    from recsys.tune.study import _pruner
+
+    assert _pruner("median", 20, 5)._n_warmup_steps == 5
+    assert _pruner("hyperband", 20, 5)._min_resource == 5
