@@ -61,8 +61,23 @@ def test_tune_table_is_checked(tmp_path):
 
 def test_tuned_as_takes_the_other_entrys_values_without_a_study_of_its_own(tmp_path):
     """Two rows that differ in one input only (a backend beside its fallback) must share every tuned value."""
-    text = SUITE.replace("[models.Pop]\nmodel = \"MostPop\"\n", "[models.\"BPR (twin)\"]\nmodel = \"BPR\"\n"
-                         "embedding_size = 32\ntuned_as = \"BPR\"\n")
+    text = """
+name = "twin"
+datasets = ["ml-100k"]
+seeds = [1]
+[tune]
+trials = 2
+pruner = "none"
+[defaults]
+epochs = 1
+train_batch_size = 4096
+progress = false
+[models.BPR]
+[models."BPR (twin)"]
+model = "BPR"
+embedding_size = 32
+tuned_as = "BPR"
+"""
     suite = load_suite(str(write(tmp_path / "twin.toml", text)))
     lines = []
     records = {r["model"]: r for r in run_suite(suite, ResultsStore(tmp_path / "results"), echo=lines.append)}
