@@ -64,7 +64,7 @@ def cmd_llm_profile(args) -> int:
     gen = make_generator(args.generator, catalogue=catalogue, base_url=args.base_url, model=args.model,
                          api_key_env=args.api_key_env, timeout=args.timeout, rate=args.rate,
                          concurrency=args.concurrency, batch_size=args.batch_size, threads=args.threads,
-                         dtype=args.dtype)
+                         dtype=args.dtype, repetition_penalty=args.repetition_penalty)
     embeddings = None
     if args.kind == "hierarchical":
         from recsys.llm.embed import embed_items
@@ -126,6 +126,8 @@ def add_parser(sub) -> None:
                         "keywords (non-LLM)")
     q.add_argument("--batch-size", type=whole_number, default=16, help="local models: prompts per forward pass")
     q.add_argument("--threads", type=whole_number, help="local models: torch threads (default: all cores)")
+    q.add_argument("--repetition-penalty", type=float, help="smollm2-135m: CTRL's repetition penalty "
+                   "(default 1.2: without it the 135M model loops; 1 turns it off)")
     q.add_argument("--dtype", choices=("auto", "float32", "bfloat16"), default="auto",
                    help="local models: auto = bfloat16 where the CPU/GPU has native bf16, else float32")
     q.add_argument("--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000")

@@ -178,6 +178,9 @@ def make_generator(spec: str, catalogue: list[str] | None = None, **kw) -> TextG
     from recsys.llm.local_llm import LOCAL_MODELS, LocalChatGenerator
 
     if spec in LOCAL_MODELS:
+        penalty = kw.get("repetition_penalty") or os.environ.get("RECSYS_LLM_REPETITION_PENALTY")
+        # (a step may fix it: augmentation decodes without, whatever the environment says)
         return LocalChatGenerator(spec, batch_size=kw.get("batch_size") or 16, threads=kw.get("threads"),
-                                  dtype=kw.get("dtype") or os.environ.get("RECSYS_LLM_DTYPE", "auto"))
+                                  dtype=kw.get("dtype") or os.environ.get("RECSYS_LLM_DTYPE", "auto"),
+                                  **({"repetition_penalty": float(penalty)} if penalty else {}))
     raise GeneratorError(f"unknown generator {spec!r}; known: {', '.join(GENERATORS)}")

@@ -231,7 +231,8 @@ def training_tensors(needs: tuple[str, ...], ds: PreparedDataset, tensors: Datas
     if str(cfg["augment_generator"]) not in ("none", "nearest-text"):
         from recsys.llm.generators import make_generator
 
-        generator = make_generator(str(cfg["augment_generator"]))
+        # a pick list copies candidate titles or numbers from the prompt: no repetition penalty (docs/llm.md)
+        generator = make_generator(str(cfg["augment_generator"]), repetition_penalty=1.0)
     rows, meta = augment_training(ds, embeddings, generator, per_user=int(cfg["augment_per_user"]),
                                   min_share=float(cfg["augment_min_share"]), pool=int(cfg["augment_pool"]),
                                   min_similarity=float(cfg["augment_min_similarity"]), progress=False)

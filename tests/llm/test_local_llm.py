@@ -26,7 +26,8 @@ PROMPTS = ["Name two fruits.", "Say hello in French.", "What colour is the sky? 
 def local():
     from recsys.llm.local_llm import LocalChatGenerator
 
-    return LocalChatGenerator("smollm2-135m", batch_size=4, dtype="float32", threads=1, log=lambda *a: None)
+    return LocalChatGenerator("smollm2-135m", batch_size=4, dtype="float32", threads=1, log=lambda *a: None,
+                              repetition_penalty=1.0)  # as the server decodes: greedy, no penalty
 
 
 def test_dequantised_once_keyed_by_the_gguf_hash(local):
