@@ -107,26 +107,36 @@ def load_suite(name_or_path: str) -> Suite:
         _check_entry(entry, options, path)
     if "tune" in raw:
         expect("tune", lambda v: isinstance(v, dict) and "trials" in v, "a table with at least trials = N")
-        for key, value in raw["tune"].items():
-            if key not in TUNE_RULES:
-                raise RecipeError("unknown key", recipe=path, key=f"tune.{key}", hint=f"allowed: {sorted(TUNE_RULES)}")
-            ok, what = TUNE_RULES[key]
-            if not ok(value):
-                raise RecipeError(f"expected {what}, found {value!r}", recipe=path, key=f"tune.{key}")
-    for entry, options in raw["models"].items():
-        other = options.get("tuned_as")
-        if other is not None and (other == entry or other not in raw["models"] or "tuned_as" in raw["models"][other]):
-            raise RecipeError(f"names {other!r}, which is not another entry tuned on its own", recipe=path,
-                              key=f"models.{entry}.tuned_as", hint=f"entries: {', '.join(raw['models'])}")
-    if "baseline" in raw and raw["baseline"] not in raw["models"]:
-        raise RecipeError(f"names {raw['baseline']!r}, which is not an entry", recipe=path, key="baseline",
-                          hint=f"entries: {', '.join(raw['models'])}")
+        _check_tune(raw["tune"], path)
+    _check_references(raw, path)
     return Suite(name=raw["name"], datasets=list(raw["datasets"]), seeds=list(raw["seeds"]),
                  models={m: dict(v) for m, v in raw["models"].items()}, defaults=dict(raw.get("defaults", {})),
                  description=raw.get("description", ""), baseline=raw.get("baseline"),
                  metrics=raw.get("metrics"), tune=dict(raw["tune"]) if "tune" in raw else None,
                  source=path.read_text(encoding="utf-8"))
 
+
+
+def _check_tune(tune: dict, path: Path) -> None:
+    for key, value in tune.items():
+        if key not in TUNE_RULES:
+            raise RecipeError("unknown key", recipe=path, key=f"tune.{key}", hint=f"allowed: {sorted(TUNE_RULES)}")
+        ok, what = TUNE_RULES[key]
+        if not ok(value):
+            raise RecipeError(f"expected {what}, found {value!r}", recipe=path, key=f"tune.{key}")
+
+
+def _check_references(raw: dict, path: Path) -> None:
+    """``tuned_as`` and ``baseline`` name entries of this suite (``tuned_as``: one tuned on its own)."""
+    models = raw["models"]
+    for entry, options in models.items():
+        other = options.get("tuned_as")
+        if other is not None and (other == entry or other not in models or "tuned_as" in models[other]):
+            raise RecipeError(f"names {other!r}, which is not another entry tuned on its own", recipe=path,
+                              key=f"models.{entry}.tuned_as", hint=f"entries: {', '.join(models)}")
+    if "baseline" in raw and raw["baseline"] not in models:
+        raise RecipeError(f"names {raw['baseline']!r}, which is not an entry", recipe=path, key="baseline",
+                          hint=f"entries: {', '.join(models)}")
 
 ENTRY_RULES = {  # suite entry keys the runner reads itself: (check, what is expected)
     "model": (lambda v: isinstance(v, str) and v, "a registered model name (recsys models)"),

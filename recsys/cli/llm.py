@@ -55,7 +55,7 @@ def cmd_llm_sids(args) -> int:
 
 
 def cmd_llm_profile(args) -> int:
-    from recsys.llm.generators import make_generator
+    from recsys.llm.backends import make_generator
     from recsys.llm.profiles import build_profiles
     from recsys.llm.templates import ItemTemplate
 

@@ -123,70 +123,84 @@ class CachedGeneration:
             from recsys.io.progress import progress_bar
 
             bar = progress_bar(len(unique), f"{label} {self.ds.name} ({self.g.name})", "prompt")
-        p = params
+        job = _Job(prompts, keys, params, bar)
+        try:
+            if getattr(self.g, "batched", False):
+                self._batched(job, unique)
+            else:
+                self._threaded(job, unique)
+        finally:
+            self.cache.put(job.pending)
+            self.generated += job.done
+            if bar:
+                bar.close()
+        if job.failure is not None:
+            i, exc = job.failure
+            user_id = self.ds.users.filter(pl.col(S.USER_IDX) == owners[i])[S.USER][0]
+            raise ProfileStepInterrupted(
+                f"stopped at user {user_id!r} (user_idx {owners[i]}): {exc}\n  {job.done} outputs from this run "
+                f"were kept ({len(self.cache)} in the cache); re-run the same command to continue") from exc
+        return [self.cache.get(k) for k in keys]
 
-        def row(i: int, out: str, seconds: float, finish: str | None) -> dict:
-            return {"key": keys[i], "backend": self.g.name, "model": self.g.model, "is_llm": self.g.is_llm,
-                    "params": json.dumps(p, sort_keys=True), "prompt_hash": text_hash(prompts[i]),
-                    "prompt": prompts[i], "output": out, "latency": seconds, "finish": finish,
-                    "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    def _row(self, job: "_Job", i: int, out: str, seconds: float, finish: str | None) -> dict:
+        return {"key": job.keys[i], "backend": self.g.name, "model": self.g.model, "is_llm": self.g.is_llm,
+                "params": json.dumps(job.params, sort_keys=True), "prompt_hash": text_hash(job.prompts[i]),
+                "prompt": job.prompts[i], "output": out, "latency": seconds, "finish": finish,
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+
+    def _batched(self, job: "_Job", unique: list[int]) -> None:
+        """A batched backend: ``flush_every`` prompts per call (it splits them into its batches)."""
+        p = job.params
+        for a in range(0, len(unique), self.flush_every):
+            idx = unique[a:a + self.flush_every]
+            t0 = time.perf_counter()
+            outs = self.g.generate_many([job.prompts[i] for i in idx], temperature=p["temperature"],
+                                        max_tokens=p["max_tokens"], seed=p["seed"], system=p["system"])
+            finishes = getattr(self.g, "last_finishes", None) or [None] * len(idx)
+            seconds = (time.perf_counter() - t0) / max(len(idx), 1)
+            self.cache.put([self._row(job, i, o, seconds, f) for i, o, f in zip(idx, outs, finishes)])
+            job.advance(len(idx))
+
+    def _threaded(self, job: "_Job", unique: list[int]) -> None:
+        """One prompt per call, ``concurrency`` calls in flight; a server error stops new calls but keeps
+        what the calls already in flight return."""
+        p = job.params
 
         def one(i: int) -> dict:
             t0 = time.perf_counter()
-            out = self.g.generate(prompts[i], temperature=p["temperature"], max_tokens=p["max_tokens"],
+            out = self.g.generate(job.prompts[i], temperature=p["temperature"], max_tokens=p["max_tokens"],
                                   seed=p["seed"], system=p["system"])
-            return row(i, out, time.perf_counter() - t0, getattr(self.g, "last_finish_reason", None))
+            return self._row(job, i, out, time.perf_counter() - t0, getattr(self.g, "last_finish_reason", None))
 
-        def batches():  # a batched backend: flush_every prompts per call (it splits them into its batches)
-            for a in range(0, len(unique), self.flush_every):
-                idx = unique[a:a + self.flush_every]
-                t0 = time.perf_counter()
-                outs = self.g.generate_many([prompts[i] for i in idx], temperature=p["temperature"],
-                                            max_tokens=p["max_tokens"], seed=p["seed"], system=p["system"])
-                finishes = getattr(self.g, "last_finishes", None) or [None] * len(idx)
-                seconds = (time.perf_counter() - t0) / max(len(idx), 1)
-                yield [row(i, o, seconds, f) for i, o, f in zip(idx, outs, finishes)]
+        with ThreadPoolExecutor(max_workers=getattr(self.g, "concurrency", 1)) as pool:
+            futures = {pool.submit(one, i): i for i in unique}
+            for fut in as_completed(futures):
+                if fut.cancelled():
+                    continue
+                try:
+                    job.pending.append(fut.result())
+                except LLMServerError as exc:
+                    if job.failure is None:
+                        job.failure = (futures[fut], exc)
+                        for f in futures:
+                            f.cancel()
+                    continue
+                job.advance(1)
+                if len(job.pending) >= self.flush_every:
+                    self.cache.put(job.pending)
+                    job.pending = []
 
-        pending: list[dict] = []
-        done, failure = 0, None
-        try:
-            if self.g.batched:
-                for chunk in batches():
-                    pending.extend(chunk)
-                    done += len(chunk)
-                    if bar:
-                        bar.update(len(chunk))
-                    self.cache.put(pending)
-                    pending = []
-            else:
-                with ThreadPoolExecutor(max_workers=getattr(self.g, "concurrency", 1)) as pool:
-                    futures = {pool.submit(one, i): i for i in unique}
-                    for fut in as_completed(futures):
-                        if fut.cancelled():
-                            continue
-                        try:
-                            pending.append(fut.result())
-                        except LLMServerError as exc:
-                            if failure is None:  # keep what the other requests in flight still return
-                                failure = (futures[fut], exc)
-                                for f in futures:
-                                    f.cancel()
-                            continue
-                        done += 1
-                        if bar:
-                            bar.update(1)
-                        if len(pending) >= self.flush_every:
-                            self.cache.put(pending)
-                            pending = []
-        finally:
-            self.cache.put(pending)
-            self.generated += done
-            if bar:
-                bar.close()
-        if failure is not None:
-            i, exc = failure
-            user_id = self.ds.users.filter(pl.col(S.USER_IDX) == owners[i])[S.USER][0]
-            raise ProfileStepInterrupted(
-                f"stopped at user {user_id!r} (user_idx {owners[i]}): {exc}\n  {done} outputs from this run "
-                f"were kept ({len(self.cache)} in the cache); re-run the same command to continue") from exc
-        return [self.cache.get(k) for k in keys]
+
+class _Job:
+    """One ``_run``'s state: its prompts and keys, the rows not yet flushed, the count and the failure."""
+
+    def __init__(self, prompts: list[str], keys: list[str], params: dict, bar):
+        self.prompts, self.keys, self.params, self.bar = prompts, keys, params, bar
+        self.pending: list[dict] = []
+        self.done = 0
+        self.failure: tuple[int, Exception] | None = None
+
+    def advance(self, n: int) -> None:
+        self.done += n
+        if self.bar:
+            self.bar.update(n)

@@ -150,7 +150,7 @@ def hard_negative_inputs(ds: PreparedDataset, cfg: dict, embeddings: np.ndarray)
     fallback = spec if spec in FALLBACKS else FALLBACK
     if spec not in ("none", *FALLBACKS):
         from recsys.llm.encoders import make_encoder
-        from recsys.llm.generators import make_generator
+        from recsys.llm.backends import make_generator
 
         generator, encoder = make_generator(spec), make_encoder(str(cfg["text_encoder"]))
     label = generator.name if generator is not None else fallback
@@ -193,7 +193,7 @@ def profile_embeddings(ds: PreparedDataset, cfg: dict, item_embeddings: np.ndarr
     from recsys.llm.artefacts import artefact_dir
     from recsys.llm.embed import embed_texts
     from recsys.llm.encoders import make_encoder
-    from recsys.llm.generators import make_generator
+    from recsys.llm.backends import make_generator
     from recsys.llm.profiles import build_profiles
     from recsys.llm.templates import ItemTemplate
 
@@ -229,7 +229,7 @@ def training_tensors(needs: tuple[str, ...], ds: PreparedDataset, tensors: Datas
 
     generator = None
     if str(cfg["augment_generator"]) not in ("none", "nearest-text"):
-        from recsys.llm.generators import make_generator
+        from recsys.llm.backends import make_generator
 
         # a pick list copies candidate titles or numbers from the prompt: no repetition penalty (docs/llm.md)
         generator = make_generator(str(cfg["augment_generator"]), repetition_penalty=1.0)

@@ -14,6 +14,7 @@ its share of the budget and is never chosen.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -105,36 +106,13 @@ def tune(model: str, ds, overrides: dict | None, trials: int, store_root: str | 
     import optuna
 
     from recsys.data.context_tensors import tensors_for
-    from recsys.eval.ctr import LOWER_IS_BETTER
-    from recsys.train.config import DEFAULTS, run_settings
-    from recsys.tune.spaces import search_space
+    from recsys.train.config import DEFAULTS
 
-    from recsys.models.registry import get_model_spec
-
-    spec = get_model_spec(model)
-    if spec.run_type not in ("train",):
-        raise RecsysError(f"{spec.name} runs as {spec.run_type!r}; tune the model it wraps (its backbone)")
-    if not isinstance(trials, int) or trials < 1:
-        raise RecsysError(f"--trials {trials!r}: expected an integer >= 1")
-    overrides = {k: v for k, v in dict(overrides or {}).items() if k != "progress"}
-    settings = run_settings(spec, ds, overrides)
-    metric = (metric or settings["valid_metric"]).lower()
-    if metric.split("|")[0] in LOWER_IS_BETTER:
-        raise RecsysError(f"--metric {metric}: tuning maximises its metric; tune on auc (or another "
-                          "higher-is-better metric)")
-    space = search_space(spec.name, space)
-    if not space:
-        raise RecsysError(f"{spec.name} has nothing to tune (no search space: it trains no settings)")
+    spec, overrides, settings, metric, space = _checked(model, ds, overrides, trials, metric, space)
     name = name or study_name(spec.name, ds.name, ds.fingerprint, overrides, space, metric, seed)
     folder = writable_folder(Path(store_root) / "tuning", "the tuning folder", "give --results a writable folder")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    lock = open(folder / f"{name}.lock", "a+")
-    try:
-        fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError as exc:
-        lock.close()
-        raise StudyBusy(f"study {name} is being tuned by another process ({folder / name}.lock)") from exc
-    try:
+    with _study_lock(folder, name):
         storage = optuna.storages.RDBStorage(f"sqlite:///{folder / name}.db")
         max_epochs = int(settings.get("epochs", DEFAULTS["epochs"]))
         warmup = int(settings.get("min_epochs") or 1)
@@ -155,14 +133,50 @@ def tune(model: str, ds, overrides: dict | None, trials: int, store_root: str | 
             return _summary(study, spec.name, ds.name, metric, lost, space)
         if executor != "local":
             raise RecsysError(f"--executor {executor!r}: expected local or ray")
-        tensors = tensors_for(ds)
-        objective = _objective(spec.name, ds, tensors, overrides, space, metric, seed, folder / name)
+        objective = _objective(spec.name, ds, tensors_for(ds), overrides, space, metric, seed, folder / name)
         bar = _Progress(trials, _finished(study), metric, progress, echo)
         if remaining > 0:
             study.optimize(objective, n_trials=remaining, timeout=timeout, n_jobs=max(int(jobs), 1),
                            callbacks=[bar.update], gc_after_trial=True)
         bar.close()
         return _summary(study, spec.name, ds.name, metric, lost, space)
+
+
+def _checked(model: str, ds, overrides: dict | None, trials, metric: str | None, space: dict | None):
+    """The model's spec, overrides, run settings, metric and search space, or an error saying what to change."""
+    from recsys.eval.ctr import LOWER_IS_BETTER
+    from recsys.models.registry import get_model_spec
+    from recsys.train.config import run_settings
+    from recsys.tune.spaces import search_space
+
+    spec = get_model_spec(model)
+    if spec.run_type not in ("train",):
+        raise RecsysError(f"{spec.name} runs as {spec.run_type!r}; tune the model it wraps (its backbone)")
+    if not isinstance(trials, int) or trials < 1:
+        raise RecsysError(f"--trials {trials!r}: expected an integer >= 1")
+    overrides = {k: v for k, v in dict(overrides or {}).items() if k != "progress"}
+    settings = run_settings(spec, ds, overrides)
+    metric = (metric or settings["valid_metric"]).lower()
+    if metric.split("|")[0] in LOWER_IS_BETTER:
+        raise RecsysError(f"--metric {metric}: tuning maximises its metric; tune on auc (or another "
+                          "higher-is-better metric)")
+    space = search_space(spec.name, space)
+    if not space:
+        raise RecsysError(f"{spec.name} has nothing to tune (no search space: it trains no settings)")
+    return spec, overrides, settings, metric, space
+
+
+@contextlib.contextmanager
+def _study_lock(folder: Path, name: str):
+    """One process tunes a study at a time (a second gets StudyBusy, not a corrupted study)."""
+    lock = open(folder / f"{name}.lock", "a+")
+    try:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as exc:
+        lock.close()
+        raise StudyBusy(f"study {name} is being tuned by another process ({folder / name}.lock)") from exc
+    try:
+        yield
     finally:
         fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
         lock.close()

@@ -56,7 +56,7 @@ def test_built_from_training_interactions_only(ml100k, emb):
 
 def test_llm_backend_on_loopback_is_embedded_mapped_and_cached(ml100k, emb, llm_server):
     from recsys.llm.encoders import make_encoder
-    from recsys.llm.generators import make_generator
+    from recsys.llm.backends import make_generator
 
     gen = make_generator("openai", base_url=llm_server.url, model="fake-llm", api_key_env="RECSYS_TEST_KEY")
     enc = make_encoder("minilm")

@@ -1,7 +1,8 @@
 import pytest
 
 from recsys.cli import main
-from recsys.llm.generators import GeneratorError, TransformersGenerator, make_generator
+from recsys.llm.backends import make_generator
+from recsys.llm.generators import GeneratorError, TransformersGenerator
 
 
 def test_embed_status_and_fallback_label(capsys):
