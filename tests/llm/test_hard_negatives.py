@@ -42,6 +42,25 @@ def test_fallback_picks_the_nearest_item_outside_the_history(ml100k, emb):
     assert np.allclose(vectors[5].astype(np.float32), emb[frame["negative_item"][5]], atol=1e-2)
 
 
+def test_pairs_per_user_keeps_each_users_most_recent_distinct_items(ml100k, emb):
+    from recsys.data.tensors import ordered
+    from recsys.llm.hard_negatives import artefact_name
+
+    full, _, _ = build_hard_negatives(ml100k, emb, save=False, progress=False)
+    capped, vectors, meta = build_hard_negatives(ml100k, emb, save=False, progress=False, per_user=3)
+    train = ordered(ml100k.split(S.TRAIN)).group_by(S.USER_IDX, maintain_order=True).agg(pl.col(S.ITEM_IDX))
+    expected = set()
+    for user, seq in zip(train[S.USER_IDX].to_list(), train[S.ITEM_IDX].to_list()):
+        recent = list(dict.fromkeys(reversed(seq)))[:3]
+        expected |= {(user, i) for i in recent}
+    assert set(zip(capped[S.USER_IDX].to_list(), capped[S.ITEM_IDX].to_list())) == expected
+    assert len(capped) == len(expected) < len(full) // 10 and meta["pairs_per_user"] == 3
+    # the capped pairs get the same negatives as in the full pass (the cap picks pairs, nothing else)
+    joined = capped.join(full, on=[S.USER_IDX, S.ITEM_IDX], suffix="_full")
+    assert (joined["negative_item"] == joined["negative_item_full"]).all()
+    assert artefact_name("nearest-text", 3) != artefact_name("nearest-text") == "hard-negatives-nearest-text"
+
+
 def test_built_from_training_interactions_only(ml100k, emb):
     first, vectors, _ = build_hard_negatives(ml100k, emb, save=False, progress=False)
     other = PreparedDataset(ml100k.path)

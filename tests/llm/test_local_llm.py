@@ -120,3 +120,23 @@ def test_recsys_llm_profile_through_the_server_is_cached(local, server, capsys):
     assert main(args) == 0
     assert "0 generated now" in capsys.readouterr().out
     assert _chat_requests(log) == sent  # the re-run made no request
+
+
+def test_llm_embeddings_are_padding_free_and_place_like_items_together():
+    """The LLM-embedding encoder (mean of the last hidden states): a text's vector does not depend on
+    what it is batched with, and on ml-100k-style item texts the same-genre pair is the closer one."""
+    import numpy as np
+
+    from recsys.llm.encoders import make_encoder
+
+    enc = make_encoder("smollm2-135m")
+    texts = ["Toy Story (1995). Categories: Animation, Children's, Comedy",
+             "Aladdin (1992). Categories: Animation, Children's, Comedy, Musical",
+             "Apocalypse Now (1979). Categories: Drama, War",
+             "Full Metal Jacket (1987). Categories: Action, Drama, War"]
+    together = enc.encode(texts)
+    alone = np.concatenate([enc.encode([t]) for t in texts])
+    assert together.shape == (4, enc.dim) and np.allclose(together, alone, atol=1e-4)
+    sim = together @ together.T
+    assert sim[0, 1] > max(sim[0, 2], sim[0, 3]) and sim[2, 3] > max(sim[2, 0], sim[2, 1])
+    assert enc.describe()["weights"] and enc.describe()["backend"] == "smollm2-135m"
