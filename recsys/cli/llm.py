@@ -54,17 +54,22 @@ def cmd_llm_sids(args) -> int:
     return 0
 
 
-def cmd_llm_profile(args) -> int:
+def _generator(args, ds):
     from recsys.llm.backends import make_generator
-    from recsys.llm.profiles import build_profiles
     from recsys.llm.templates import ItemTemplate
 
-    ds = _llm_dataset(args)
     catalogue = [t or "" for t in ItemTemplate.for_dataset(ds).render(ds.items)]
-    gen = make_generator(args.generator, catalogue=catalogue, base_url=args.base_url, model=args.model,
-                         api_key_env=args.api_key_env, timeout=args.timeout, rate=args.rate,
-                         concurrency=args.concurrency, batch_size=args.batch_size, threads=args.threads,
-                         dtype=args.dtype, repetition_penalty=args.repetition_penalty)
+    return make_generator(args.generator, catalogue=catalogue, base_url=args.base_url, model=args.model,
+                          api_key_env=args.api_key_env, timeout=args.timeout, rate=args.rate,
+                          concurrency=args.concurrency, batch_size=args.batch_size, threads=args.threads,
+                          dtype=args.dtype, repetition_penalty=args.repetition_penalty)
+
+
+def cmd_llm_profile(args) -> int:
+    from recsys.llm.profiles import build_profiles
+
+    ds = _llm_dataset(args)
+    gen = _generator(args, ds)
     embeddings = None
     if args.kind == "hierarchical":
         from recsys.llm.embed import embed_items
@@ -80,6 +85,36 @@ def cmd_llm_profile(args) -> int:
         print(f"  usable: {meta['usable_share']:.1%} ({q['usable_first_try']:,} at the first try, {q['retried']:,} "
               f"retried with sampling; problems at the first try: {problems})")
     print(f"  example: {frame['profile'][0][:200]}")
+    return 0
+
+
+def cmd_llm_describe_items(args) -> int:
+    import numpy as np
+
+    from recsys.data import schema as S
+    from recsys.llm.artefacts import artefact_dir
+    from recsys.llm.item_descriptions import build_item_descriptions, description_agreement
+
+    ds = _llm_dataset(args)
+    gen = _generator(args, ds)
+    items = None
+    if args.sample:
+        trained = np.unique(ds.split(S.TRAIN)[S.ITEM_IDX].to_numpy())
+        rng = np.random.default_rng(args.seed)
+        items = sorted(rng.choice(trained, size=min(args.sample, len(trained)), replace=False).tolist())
+    frame, meta = build_item_descriptions(ds, gen, items=items, neighbours=args.neighbours)
+    label = "" if gen.is_llm else "  [non-LLM fallback]"
+    print(f"{ds.name}: {meta['described']:,} of {meta['items']:,} items described by {gen.name} ({gen.model}){label}"
+          + (f"; usable {meta['usable_share']:.1%}" if meta["usable_share"] is not None else ""))
+    if items is not None and len(frame):
+        agree = description_agreement(ds, frame, _encoder(args, ds))
+        print(f"  description vs the item's own text: cosine {agree['own']:.3f} (a random item's text: "
+              f"{agree['random']:.3f}); own text ranked {agree['median_rank']:.0f} of {agree['catalogue']:,} "
+              f"(median), top-10 for {agree['top10']:.1%}")
+    for row in frame.head(3).iter_rows(named=True):
+        print(f"  item {row[S.ITEM_IDX]}: {row['description'][:160]}")
+    if items is None:
+        print(f"  -> {artefact_dir(ds)}")
     return 0
 
 
@@ -121,6 +156,26 @@ def add_parser(sub) -> None:
     q.add_argument("--beam", type=whole_number, default=1)
     q.add_argument("--pca", type=whole_number, help="reduce embeddings to this many dimensions first")
     q = llm_parser("profile", cmd_llm_profile, "user profiles from training interactions")
+    _generator_options(q)
+    q.add_argument("--max-items", type=whole_number, default=20, help="most recent training items per prompt")
+    q.add_argument("--max-tokens", type=whole_number, default=160, help="longest answer, in tokens (a longer one "
+                   "is kept up to its last full sentence, or retried)")
+    q.add_argument("--kind", choices=("plain", "hierarchical", "domain"), default="plain",
+                   help="hierarchical: per item-cluster notes then a summary; domain: per-domain notes")
+    q.add_argument("--encoder", default="minilm", help="embeddings for --kind hierarchical")
+    q.add_argument("--limit", type=whole_number, help="only the first N users (a trial run; no artefact written)")
+    q = llm_parser("describe-items", cmd_llm_describe_items,
+                   "descriptions for items without text, from the items their users also interacted with")
+    _generator_options(q)
+    q.add_argument("--neighbours", type=whole_number, default=15, help="co-interacted items shown per prompt")
+    q.add_argument("--encoder", default="minilm", help="embeds descriptions for --sample's comparison")
+    q.add_argument("--sample", type=whole_number, help="describe N random items that HAVE text, from their "
+                   "neighbours only, and compare each description with the item's own text (a check of the step)")
+    q.add_argument("--seed", type=int, default=0, help="which items --sample draws")
+    llm_parser("status", cmd_llm_status, "which artefacts exist, their backend and coverage")
+
+
+def _generator_options(q) -> None:
     q.add_argument("--generator", default="openai",
                    help="smollm2-135m (local, offline; docs/llm.md) | openai (a server) | transformers:<dir> | "
                         "keywords (non-LLM)")
@@ -136,11 +191,3 @@ def add_parser(sub) -> None:
     q.add_argument("--timeout", type=positive_number, default=60.0)
     q.add_argument("--rate", type=float, default=0.0, help="max requests per second (0: no limit)")
     q.add_argument("--concurrency", type=whole_number, default=4)
-    q.add_argument("--max-items", type=whole_number, default=20, help="most recent training items per prompt")
-    q.add_argument("--max-tokens", type=whole_number, default=160, help="longest answer, in tokens (a longer one "
-                   "is kept up to its last full sentence, or retried)")
-    q.add_argument("--kind", choices=("plain", "hierarchical", "domain"), default="plain",
-                   help="hierarchical: per item-cluster notes then a summary; domain: per-domain notes")
-    q.add_argument("--encoder", default="minilm", help="embeddings for --kind hierarchical")
-    q.add_argument("--limit", type=whole_number, help="only the first N users (a trial run; no artefact written)")
-    llm_parser("status", cmd_llm_status, "which artefacts exist, their backend and coverage")

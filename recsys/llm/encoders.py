@@ -8,13 +8,13 @@ settings) so that cache keys and results say exactly what produced a vector.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from pathlib import Path
 
 import numpy as np
 
 from recsys.errors import RecsysError
+from recsys.io.file_hash import remembered_sha256
 from recsys.llm.http import post_json
 
 
@@ -44,25 +44,6 @@ class TextEncoder:
                 "is_neural": self.is_neural}
 
 
-def _file_sha256(path: Path) -> str:
-    """sha256 of a weights file, remembered next to the cache by (path, size, mtime)."""
-    from recsys.io.paths import cache_dir
-
-    stat = path.stat()
-    memo = cache_dir() / "llm" / "weights-sha256.json"
-    known = json.loads(memo.read_text()) if memo.is_file() else {}
-    tag = f"{path}|{stat.st_size}|{stat.st_mtime_ns}"
-    if tag not in known:
-        h = hashlib.sha256()
-        with open(path, "rb") as fh:
-            while block := fh.read(1 << 20):
-                h.update(block)
-        known[tag] = h.hexdigest()
-        memo.parent.mkdir(parents=True, exist_ok=True)
-        memo.write_text(json.dumps(known, indent=1))
-    return known[tag]
-
-
 class SentenceTransformerEncoder(TextEncoder):
     """A local sentence-transformers model directory, loaded offline (no hub access)."""
 
@@ -86,7 +67,7 @@ class SentenceTransformerEncoder(TextEncoder):
         self.model = model_name or self.path.name
         weights = next((p for p in (self.path / "model.safetensors", self.path / "pytorch_model.bin") if p.is_file()),
                        None)
-        self.weights = _file_sha256(weights) if weights else "unknown"
+        self.weights = remembered_sha256(weights) if weights else "unknown"
         self.batch_size = batch_size
 
     def _encode(self, texts):

@@ -58,8 +58,8 @@ class CachedGeneration:
         variant = {"variant": self.g.variant} if getattr(self.g, "variant", "") else {}  # e.g. the dtype
         return cache_key(backend=self.g.name, model=self.g.model, prompt=prompt, **variant, **(params or self.params))
 
-    def run(self, prompts: list[str], owners: list[int], label: str) -> list[str]:
-        """Outputs for ``prompts``; ``owners`` (user_idx per prompt) name the user an error stopped at."""
+    def run(self, prompts: list[str], owners: list[int] | None, label: str) -> list[str]:
+        """Outputs for ``prompts``; ``owners`` (user_idx per prompt, or None) name the user an error stopped at."""
         rows = self._run(prompts, owners, label, self.params)
         outputs = [r["output"] for r in rows]
         q = self.quality
@@ -85,7 +85,8 @@ class CachedGeneration:
             if not bad:
                 break
             params = {**self.params, "temperature": RETRY_TEMPERATURE, "seed": self.params["seed"] + attempt}
-            again = self._run([prompts[i] for i in bad], [owners[i] for i in bad], f"{label} (retry {attempt})", params)
+            again = self._run([prompts[i] for i in bad], None if owners is None else [owners[i] for i in bad],
+                              f"{label} (retry {attempt})", params)
             still = []
             for i, r in zip(bad, again):
                 kept = r["output"] if problem(r["output"], self._finish(r), self.check) is None else self._trimmed(r)
@@ -111,7 +112,7 @@ class CachedGeneration:
         self.quality["trimmed"] += 1
         return text
 
-    def _run(self, prompts: list[str], owners: list[int], label: str, params: dict) -> list[dict]:
+    def _run(self, prompts: list[str], owners: list[int] | None, label: str, params: dict) -> list[dict]:
         keys = [self.key(p, params) for p in prompts]
         seen, unique = set(), []
         for i in (i for i, k in enumerate(keys) if k not in self.cache):  # identical prompts: generated once
@@ -136,9 +137,13 @@ class CachedGeneration:
                 bar.close()
         if job.failure is not None:
             i, exc = job.failure
-            user_id = self.ds.users.filter(pl.col(S.USER_IDX) == owners[i])[S.USER][0]
+            if owners is None:  # prompts that belong to no user (item descriptions)
+                where = f"prompt {i + 1} of {len(prompts)}"
+            else:
+                user_id = self.ds.users.filter(pl.col(S.USER_IDX) == owners[i])[S.USER][0]
+                where = f"user {user_id!r} (user_idx {owners[i]})"
             raise ProfileStepInterrupted(
-                f"stopped at user {user_id!r} (user_idx {owners[i]}): {exc}\n  {job.done} outputs from this run "
+                f"stopped at {where}: {exc}\n  {job.done} outputs from this run "
                 f"were kept ({len(self.cache)} in the cache); re-run the same command to continue") from exc
         return [self.cache.get(k) for k in keys]
 

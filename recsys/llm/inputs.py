@@ -112,9 +112,14 @@ def model_inputs(needs: tuple[str, ...], ds: PreparedDataset, tensors: DatasetTe
         out["item_text_embeddings"] = embeddings
         if "item_has_text" in needs:
             out["item_has_text"] = has_text
+        if cfg["describe_items_without_text"] != "none":
+            out["item_text_embeddings"] = embeddings = described(ds, embeddings, has_text, cfg, metas)
     elif {"item_text_embeddings", "item_sids", "hard_negative_pairs"} & set(needs):
         embeddings, embed_meta = text_embeddings(ds, cfg["text_encoder"])
         metas.append(embed_meta)
+        if cfg["describe_items_without_text"] != "none":
+            embeddings = described(ds, embeddings, np.abs(embeddings).sum(1) > 0, cfg, metas)
+            embed_meta = {**embed_meta, "backend": f"{embed_meta['backend']}+described-{cfg['describe_items_without_text']}"}
         if "item_text_embeddings" in needs:
             out["item_text_embeddings"] = embeddings
     if "item_sids" in needs:
@@ -133,6 +138,23 @@ def model_inputs(needs: tuple[str, ...], ds: PreparedDataset, tensors: DatasetTe
     if unknown:
         raise MissingModelInput(f"no builder for model input(s) {sorted(unknown)}")
     return out, metas
+
+
+def described(ds: PreparedDataset, embeddings: np.ndarray, has_text: np.ndarray, cfg: dict,
+              metas: list[dict]) -> np.ndarray:
+    """``embeddings`` with the items without text embedded by their generated descriptions
+    (``describe_items_without_text``: a generator spec; recsys.llm.item_descriptions)."""
+    from recsys.data import schema as S
+    from recsys.llm.backends import make_generator
+    from recsys.llm.encoders import make_encoder
+    from recsys.llm.item_descriptions import fill_described
+    from recsys.llm.templates import ItemTemplate
+
+    texts = ItemTemplate.for_dataset(ds).render(ds.items.sort(S.ITEM_IDX))
+    generator = make_generator(str(cfg["describe_items_without_text"]), catalogue=[t or "" for t in texts])
+    filled, meta = fill_described(ds, embeddings, has_text, generator, make_encoder(str(cfg["text_encoder"])))
+    metas.append(meta)
+    return filled
 
 
 def hard_negative_inputs(ds: PreparedDataset, cfg: dict, embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict]:

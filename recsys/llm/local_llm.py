@@ -10,7 +10,6 @@ artefact and result records.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import os
@@ -18,6 +17,7 @@ import shutil
 import time
 from pathlib import Path
 
+from recsys.io.file_hash import remembered_sha256
 from recsys.io.paths import cache_dir
 from recsys.llm.generators import GeneratorError, TextGenerator
 
@@ -40,18 +40,10 @@ def gguf_path(name: str) -> Path:
     return folder / filename
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def dequantised_dir(name: str, log=print) -> tuple[Path, str]:
     """(safetensors directory, GGUF sha256): made once per GGUF file, then reused from the cache."""
     gguf = gguf_path(name)
-    sha = _cached_sha(gguf)
+    sha = remembered_sha256(gguf, "gguf-sha256.json")
     target = cache_dir() / "llm-models" / f"{name}-{sha[:16]}"
     if (target / _MARKER).is_file():
         return target, sha
@@ -77,19 +69,6 @@ def dequantised_dir(name: str, log=print) -> tuple[Path, str]:
     except OSError:  # another process finished first: theirs is the same weights
         shutil.rmtree(partial, ignore_errors=True)
     return target, sha
-
-
-def _cached_sha(gguf: Path) -> str:
-    """sha256 of the GGUF file, remembered beside the cache keyed by path, size and mtime (hashing 90 MB: 0.3 s)."""
-    stat = gguf.stat()
-    memo = cache_dir() / "llm-models" / "gguf-sha256.json"
-    seen = json.loads(memo.read_text()) if memo.is_file() else {}
-    key = f"{gguf}:{stat.st_size}:{stat.st_mtime_ns}"
-    if key not in seen:
-        seen[key] = file_sha256(gguf)
-        memo.parent.mkdir(parents=True, exist_ok=True)
-        memo.write_text(json.dumps(seen, indent=1))
-    return seen[key]
 
 
 #: CTRL's repetition penalty (logits of tokens already in the prompt or the output divided by it). Without

@@ -37,7 +37,8 @@ INPUT_KEYS = {"text_encoder": "minilm", "sid_levels": 4, "sid_codes": 128,
               "profile_generator": "keywords", "profile_kind": "hierarchical", "profile_clusters": 10,
               "profile_items": 50, "augment": True, "augment_generator": "none", "augment_per_user": 3,
               "augment_min_share": 0.8, "augment_pool": 20, "augment_min_similarity": 0.3,
-              "hard_negative_generator": "none", "hard_negative_pairs_per_user": 0}
+              "hard_negative_generator": "none", "hard_negative_pairs_per_user": 0,
+              "describe_items_without_text": "none"}
 
 
 class MissingModelInput(RecsysError):

@@ -7,9 +7,9 @@ import polars as pl
 import pytest
 
 from recsys.data import schema as S
-from recsys.data.prepare import PreparedDataset
 from recsys.llm.hard_negatives import build_hard_negatives
 from recsys.llm.inputs import text_embeddings
+from tests.leakage import held_out_shuffled
 
 
 @pytest.fixture(scope="module")
@@ -63,12 +63,7 @@ def test_pairs_per_user_keeps_each_users_most_recent_distinct_items(ml100k, emb)
 
 def test_built_from_training_interactions_only(ml100k, emb):
     first, vectors, _ = build_hard_negatives(ml100k, emb, save=False, progress=False)
-    other = PreparedDataset(ml100k.path)
-    inter = ml100k.interactions
-    held = (inter[S.SPLIT] != S.TRAIN).to_numpy()
-    items = inter[S.ITEM_IDX].to_numpy().copy()
-    items[held] = np.random.default_rng(0).permutation(items[held])
-    other.__dict__["interactions"] = inter.with_columns(pl.Series(S.ITEM_IDX, items))
+    other = held_out_shuffled(ml100k)
     second, vectors2, _ = build_hard_negatives(other, emb, save=False, progress=False)
     assert first.equals(second) and np.array_equal(vectors, vectors2)
 

@@ -31,7 +31,8 @@ def local():
 
 
 def test_dequantised_once_keyed_by_the_gguf_hash(local):
-    from recsys.llm.local_llm import dequantised_dir, file_sha256, gguf_path
+    from recsys.io.file_hash import file_sha256
+    from recsys.llm.local_llm import dequantised_dir, gguf_path
 
     assert local.weights_sha256 == file_sha256(gguf_path("smollm2-135m"))
     assert local.path.name.endswith(local.weights_sha256[:16]) and (local.path / "model.safetensors").is_file()
