@@ -175,7 +175,7 @@ def _described_negatives(ds, pairs, generator, encoder, unit, mask_text, neighbo
         prompts.append(PROMPT.format(history="\n".join(f"- {texts.get(int(i)) or '(item without text)'}"
                                                        for i in before) or "- (none)",
                                      positive=texts.get(item) or "(item without text)"))
-    gen = CachedGeneration(ds, generator, max_tokens=48, seed=0, flush_every=50, progress=progress,
+    gen = CachedGeneration(ds, generator, max_tokens=48, seed=0, flush_every=64, progress=progress,
                            system=SYSTEM, namespace="hard-negatives", check=short_answer_check(40))
     answers = gen.run(prompts, [p[0] for p in pairs], "hard negatives")
     vectors = embed_texts(encoder, [a.strip() or "(empty)" for a in answers])
