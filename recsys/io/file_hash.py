@@ -18,11 +18,11 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def remembered_sha256(path: Path, memo_name: str = "weights-sha256.json") -> str:
-    """``file_sha256(path)``, looked up first in ``<cache>/hashes/<memo_name>`` (hashing 90 MB: 0.3 s)."""
+def remembered_sha256(path: Path) -> str:
+    """``file_sha256(path)``, looked up first in ``<cache>/hashes/sha256.json`` (hashing 90 MB: 0.3 s)."""
     path = Path(path)
     stat = path.stat()
-    memo = cache_dir() / "hashes" / memo_name
+    memo = cache_dir() / "hashes" / "sha256.json"
     known = json.loads(memo.read_text()) if memo.is_file() else {}
     tag = f"{path}|{stat.st_size}|{stat.st_mtime_ns}"
     if tag not in known:

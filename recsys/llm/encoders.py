@@ -16,6 +16,7 @@ import numpy as np
 from recsys.errors import RecsysError
 from recsys.io.file_hash import remembered_sha256
 from recsys.llm.http import post_json
+from recsys.llm.local_llm import LOCAL_MODELS, dequantised_dir
 
 
 class EncoderError(RecsysError):
@@ -104,8 +105,6 @@ class LocalLLMEncoder(TextEncoder):
         super().__init__()
         import torch
         from transformers import AutoModel, AutoTokenizer
-
-        from recsys.llm.local_llm import LOCAL_MODELS, dequantised_dir
 
         if name not in LOCAL_MODELS:
             raise EncoderError(f"unknown local model {name!r}; known: {', '.join(LOCAL_MODELS)}")
@@ -197,7 +196,7 @@ def make_encoder(spec: str, corpus: list[str] | None = None, **kw) -> TextEncode
     (needs base_url and model)."""
     if spec == "minilm":
         return MiniLMEncoder()
-    if spec == "smollm2-135m":
+    if spec in LOCAL_MODELS:
         return LocalLLMEncoder(spec)
     if spec == "tfidf":
         return TfidfSvdEncoder(corpus or [""], dim=kw.get("dim", 128))

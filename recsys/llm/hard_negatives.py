@@ -126,8 +126,8 @@ def _training_pairs(ds: PreparedDataset, limit: int | None, per_user: int = 0) -
     for u, seq in zip(users, seqs):
         items = list(dict.fromkeys(seq.tolist()))
         if per_user > 0:
-            last = {i: n for n, i in enumerate(seq.tolist())}  # an item's last position
-            items = sorted(sorted(items, key=lambda i: -last[i])[:per_user], key=items.index)
+            recent = set(list(dict.fromkeys(reversed(seq.tolist())))[:per_user])  # by last position
+            items = [i for i in items if i in recent]
         pairs.extend((u, int(i), seq) for i in items)
     return pairs[:limit] if limit is not None else pairs
 

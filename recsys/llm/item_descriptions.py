@@ -56,8 +56,8 @@ def build_item_descriptions(ds: PreparedDataset, generator, items: list[int] | N
                             save: bool = True, progress: bool = True) -> tuple[pl.DataFrame, dict]:
     """(rows ``item_idx, description, neighbours, usable``, meta) for ``items`` (default: every item
     without text that someone interacted with in training). An item nobody trained on gets no row."""
-    texts = ItemTemplate.for_dataset(ds).render(ds.items.sort(S.ITEM_IDX))
-    by_idx = dict(zip(ds.items.sort(S.ITEM_IDX)[S.ITEM_IDX].to_list(), texts))
+    items_sorted = ds.items.sort(S.ITEM_IDX)
+    by_idx = dict(zip(items_sorted[S.ITEM_IDX].to_list(), ItemTemplate.for_dataset(ds).render(items_sorted)))
     n_items = int(ds.items[S.ITEM_IDX].max()) + 1
     with_text = np.zeros(n_items, dtype=bool)
     with_text[[i for i, t in by_idx.items() if t]] = True

@@ -43,7 +43,7 @@ def gguf_path(name: str) -> Path:
 def dequantised_dir(name: str, log=print) -> tuple[Path, str]:
     """(safetensors directory, GGUF sha256): made once per GGUF file, then reused from the cache."""
     gguf = gguf_path(name)
-    sha = remembered_sha256(gguf, "gguf-sha256.json")
+    sha = remembered_sha256(gguf)
     target = cache_dir() / "llm-models" / f"{name}-{sha[:16]}"
     if (target / _MARKER).is_file():
         return target, sha
