@@ -144,7 +144,8 @@ def add_parser(sub) -> None:
         return q
 
     q = llm_parser("embed", cmd_llm_embed, "item text embeddings")
-    q.add_argument("--encoder", default="minilm", help="minilm | tfidf | st:<dir> | openai")
+    q.add_argument("--encoder", default="minilm",
+                   help="minilm | smollm2-135m (LLM embeddings) | tfidf | st:<dir> | openai")
     q.add_argument("--base-url", help="OpenAI-compatible server (encoder openai)")
     q.add_argument("--model", help="model name on that server")
     q.add_argument("--api-key-env", default="OPENAI_API_KEY")
