@@ -3,6 +3,7 @@ the margin, the adapter aligns with the collaborative space, a hard negative is 
 the selectors' false-negative rates are measured."""
 
 import numpy as np
+import pytest
 import torch
 from recbole.data.interaction import Interaction
 
@@ -80,3 +81,20 @@ def test_a_hard_negative_is_hard_and_rarely_a_held_out_item(built):
     assert rates["nearest-text"]["rate"] > rates["nearest-text"]["random_rate"]  # nearest-text: false negatives
     assert rates["contrast-text"]["rate"] < rates["nearest-text"]["rate"]  # measured on ml-100k: 0.23% vs 0.32%
     assert rates["contrast-text"]["rate"] < 0.004
+
+
+def test_the_hinge_baseline_is_lightgcn_under_the_hinge_on_uniform_negatives(built):
+    """The hard-negatives suite's `LightGCN (hinge)` row (alpha 0, no contrastive or alignment term) trains on the
+    uniform negative alone, although every training pair has a hard negative: the loss is the plain hinge + L2."""
+    model = make(built, alpha=0.0, contrastive_weight=0.0, align_weight=0.0, margin=0.7).train()
+    users, items = model.pair_keys[:300] // model.n_item_ids, model.pair_keys[:300] % model.n_item_ids
+    neg = torch.randint(1, model.n_items, (300,), generator=torch.Generator().manual_seed(3))
+    batch = Interaction({model.USER_ID: users, model.ITEM_ID: items, model.NEG_ITEM_ID: neg})
+    loss = model.calculate_loss(batch)
+    assert model.last_terms["hard_share"] > 0.9  # the pairs do have hard negatives
+    u_all, i_all = model.encoder()
+    u, e_pos, e_neg = u_all[users], i_all[items], i_all[neg]
+    hinge = torch.relu((u * e_neg).sum(-1) - (u * e_pos).sum(-1) + 0.7).mean()
+    assert loss.item() == pytest.approx((hinge + model.reg_weight * model.encoder.l2(users, items, neg)).item(), rel=1e-5)
+    loss.backward()
+    assert all(p.grad is None or p.grad.abs().sum() == 0 for p in model.adapter.parameters())  # h never reaches it
