@@ -128,6 +128,17 @@ def check_options(records: list[dict], baseline, metrics, alpha, phase: str = "t
                              + (" ..." if len(have) > 12 else "") + ")")
 
 
+def baseline_label(baseline: str | dict | None, label: str, entry: str, runs: dict[str, list[dict]]) -> str | None:
+    """The row label of a row's baseline, or None. A suite names entries (``HNLMRec``, its ``baseline``), a
+    row is labelled with its LLM backend (``HNLMRec (contrast-text fallback)``): both are mapped through the
+    runs' entry names (a record's ``model``), so a labelled row still gets its significance test."""
+    base = baseline.get(label, baseline.get(entry)) if isinstance(baseline, dict) else baseline
+    if base is None or base in runs:
+        return base
+    labels = {r.get("label", r["model"]) for rs in runs.values() for r in rs if r["model"] == base}
+    return labels.pop() if len(labels) == 1 else None
+
+
 def leaderboard(store: ResultsStore, suite: str | None = None, baseline: str | dict | None = None,
                 metrics=DEFAULT_METRICS, phase: str = "test", test: str = "wilcoxon",
                 alpha: float = 0.05) -> pl.DataFrame:
@@ -147,8 +158,7 @@ def leaderboard(store: ResultsStore, suite: str | None = None, baseline: str | d
         present = [m for m in metrics if all(metric_value(r, m, phase) is not None for rs in runs.values() for r in rs)]
         for label, rs in sorted(runs.items()):
             ids = [r["run_id"] for r in sorted(rs, key=lambda r: r["seed"])]
-            base = baseline.get(label) if isinstance(baseline, dict) else baseline
-            base = base if base in runs else None
+            base = baseline_label(baseline, label, rs[0]["model"], runs)
             families = sorted({record_loss_family(r) for r in rs})
             tuning = rs[0].get("tuning") or {}
             for metric in present:

@@ -39,3 +39,20 @@ def test_a_leaderboard_of_every_run_in_a_store(tmp_path, capsys):
                  "--out", str(out)]) == 0
     text = (out / "all-runs.md").read_text()
     assert "| BPR" in text and "MostPop (baseline)" in text
+
+
+def test_a_row_labelled_with_its_backend_is_tested_against_its_entrys_baseline(tmp_path):
+    """Suites name entries; rows carry the LLM backend in their label. The per-entry baseline must still apply,
+    and a baseline entry that is itself labelled must be found (the hard-negatives suite had no † at all)."""
+    from recsys.report.leaderboard import leaderboard
+    from tests.report.constructed import make_store
+
+    extra = {"X": {"label": "X (contrast-text fallback)"}, "Y": {"label": "Y (nearest-text fallback)"},
+             "Base": {"label": "Base (nearest-text fallback)"}}
+    store = make_store(tmp_path, {"X": 0.02, "Y": 0.03}, seeds=(1, 2, 3), extra=extra)
+    board = leaderboard(store, "t", {"X": "Base", "Y": "X", "Base": "Base"}, metrics=("ndcg@10",))
+    rows = {r["model"]: r for r in board.iter_rows(named=True)}
+    assert rows["X (contrast-text fallback)"]["baseline"] == "Base (nearest-text fallback)"
+    assert rows["X (contrast-text fallback)"]["significant"]
+    assert rows["Y (nearest-text fallback)"]["baseline"] == "X (contrast-text fallback)"
+    assert rows["Y (nearest-text fallback)"]["p_value"] is not None
