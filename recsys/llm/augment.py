@@ -8,7 +8,10 @@ cross-domain models see transitions between domains for them too. For each such 
    history) nearest to the mean text embedding of the user's training items;
 2. **choice**: an LLM picks up to ``per_user`` of them from the user's recent item titles
    (a real generator backend, cached like every LLM output), or, with no generator, the
-   named non-LLM fallback ``nearest-text`` takes the ``per_user`` nearest;
+   named non-LLM fallback ``nearest-text`` takes the ``per_user`` nearest. Without item text
+   (Food-Kitchen has none), the fallback ``nearest-interactions`` reads item vectors from the
+   training interactions instead (``interaction_vectors``: a truncated SVD of the user x item
+   matrix), so "nearest" means "had by the same users";
 3. **filter**: picks whose cosine similarity to the user's profile vector is below
    ``min_similarity`` are dropped as irrelevant;
 4. **position**: each kept item goes right after the user's training item most similar to it.
@@ -35,6 +38,8 @@ from recsys.llm.embed import unit_rows
 from recsys.llm.generation import usable_share
 
 FALLBACK = "nearest-text"
+#: the fallback on item vectors from training interactions (no text needed)
+COLLABORATIVE = "nearest-interactions"
 SYSTEM = "You help a recommender system transfer a user's interests between product domains. Answer with numbers only."
 PROMPT = ("A user interacted with these {src} items, oldest first:\n{history}\n\n"
           "Candidate {dst} items:\n{candidates}\n\n"
@@ -78,14 +83,34 @@ def _numbers_or_none(text: str) -> str | None:
     return None if re.search(r"\d|\bnone\b", text, re.IGNORECASE) else "no candidate number and not 'none'"
 
 
+def interaction_vectors(ds: PreparedDataset, dim: int = 64) -> np.ndarray:
+    """[n_items + 1, dim] item vectors from the training split alone: a truncated SVD of the binary
+    user x item matrix with each user's row scaled to unit norm (items had by the same users lie close);
+    items absent from training get a zero row (neither candidates nor evidence)."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.linalg import svds
+
+    train = ds.split(S.TRAIN).select(S.USER_IDX, S.ITEM_IDX).unique()
+    n_items = int(ds.items[S.ITEM_IDX].max()) + 1
+    users, items = train[S.USER_IDX].to_numpy(), train[S.ITEM_IDX].to_numpy()
+    counts = np.bincount(users)
+    matrix = csr_matrix((1.0 / np.sqrt(counts[users]), (users, items)), shape=(int(users.max()) + 1, n_items))
+    k = max(1, min(dim, min(matrix.shape) - 1))
+    _, s, vt = svds(matrix, k=k, random_state=0)
+    out = (vt.T * s).astype(np.float32)
+    out[0] = 0.0
+    return out
+
+
 def augment_training(ds: PreparedDataset, embeddings: np.ndarray, generator=None, per_user: int = 3,
                      min_share: float = 0.8, pool: int = 20, min_similarity: float = 0.3, history_items: int = 15,
-                     save: bool = True, progress: bool = True) -> tuple[pl.DataFrame, dict]:
+                     save: bool = True, progress: bool = True, fallback: str = FALLBACK) -> tuple[pl.DataFrame, dict]:
     """(rows ``user_idx, item_idx, after, similarity``, meta) of augmented training interactions.
 
     ``after`` is the 0-based position, in the user's time-ordered training sequence, of the item
     the new one follows. ``embeddings``: [n_items + 1, D] item text embeddings (rows of text-less
-    items are 0; such items are neither candidates nor evidence).
+    items are 0; such items are neither candidates nor evidence), or ``interaction_vectors`` with
+    ``fallback = COLLABORATIVE``.
     """
     items = ds.items.sort(S.ITEM_IDX)
     domains, code = _domain_codes(ds, items, len(embeddings))
@@ -96,7 +121,7 @@ def augment_training(ds: PreparedDataset, embeddings: np.ndarray, generator=None
     titles = dict(zip(items[S.ITEM_IDX].to_list(), (items["text"].to_list() if "text" in items.columns
                                                      else [None] * len(items))))
     train = ordered(ds.split(S.TRAIN)).group_by(S.USER_IDX, maintain_order=True).agg(pl.col(S.ITEM_IDX))
-    label = generator.name if generator is not None else FALLBACK
+    label = generator.name if generator is not None else fallback
     gen = None
     if generator is not None:
         from recsys.llm.generation import CachedGeneration
@@ -129,7 +154,8 @@ def augment_training(ds: PreparedDataset, embeddings: np.ndarray, generator=None
             "usable_share": usable_share(gen.quality) if gen is not None else None,
             "dominated_users": len(plans), "proposed": proposed, "answers_read_as": read_as or None,
             "kept": len(frame), "users": int(train.height), "source_split": "train",
-            "text_coverage": float(has_text[1:].mean()) if len(has_text) > 1 else 0.0}
+            "item_vectors": "interactions" if fallback == COLLABORATIVE else "text",
+            "vector_coverage": float(has_text[1:].mean()) if len(has_text) > 1 else 0.0}
     if save:
         name = f"augment-{label}"
         atomic_write(artefact_dir(ds) / f"{name}.parquet", frame.write_parquet)

@@ -249,15 +249,18 @@ def training_tensors(needs: tuple[str, ...], ds: PreparedDataset, tensors: Datas
     if "training_augmentation" not in needs or not cfg["augment"]:
         return tensors, []
     from recsys.data.tensors import with_training_items
-    from recsys.llm.augment import augment_training
+    from recsys.llm.augment import COLLABORATIVE, FALLBACK, augment_training, interaction_vectors
 
-    generator = None
-    if str(cfg["augment_generator"]) not in ("none", "nearest-text"):
+    generator, fallback = None, FALLBACK
+    if str(cfg["augment_generator"]) == COLLABORATIVE:  # no text needed: item vectors from training interactions
+        embeddings, fallback = interaction_vectors(ds), COLLABORATIVE
+    elif str(cfg["augment_generator"]) not in ("none", FALLBACK):
         from recsys.llm.backends import make_generator
 
         # a pick list copies candidate titles or numbers from the prompt: no repetition penalty (docs/llm.md)
         generator = make_generator(str(cfg["augment_generator"]), repetition_penalty=1.0)
     rows, meta = augment_training(ds, embeddings, generator, per_user=int(cfg["augment_per_user"]),
                                   min_share=float(cfg["augment_min_share"]), pool=int(cfg["augment_pool"]),
-                                  min_similarity=float(cfg["augment_min_similarity"]), progress=False)
+                                  min_similarity=float(cfg["augment_min_similarity"]), progress=False,
+                                  fallback=fallback)
     return with_training_items(tensors, rows), [{"artefact": f"augment-{meta['backend']}", **meta}]

@@ -31,7 +31,7 @@ TRAINER_KEYS = {
     "epochs", "learning_rate", "weight_decay", "stopping_step", "valid_metric", "eval_step", "clip_grad_norm",
     "scheduler", "phases", "tie_policy", "topk", "eval_batch_size", "train_batch_size", "objective",
     "progress", "threads", "MAX_ITEM_LIST_LENGTH", "length_buckets", "sequence_loss", "precision",
-    "catalogue_chunk", "min_epochs", "max_epochs", "max_minutes", "eval_every", "eval_negatives",
+    "catalogue_chunk", "target_domain_loss", "min_epochs", "max_epochs", "max_minutes", "eval_every", "eval_negatives",
     *SAMPLED_LOSS_DEFAULTS, *ATTENTION_KEYS,
 }
 DEFAULTS = {"epochs": 50, "train_batch_size": 256, "eval_batch_size": 1024, "learning_rate": 1e-3,
@@ -64,6 +64,8 @@ TRAINER_RULES = {  # key: (check, what is expected)
     "valid_metric": (lambda v: isinstance(v, str) and v, "a metric name, e.g. ndcg@10 or auc"),
     "tie_policy": (lambda v: v in TIE_POLICIES, f"one of {', '.join(TIE_POLICIES)}"),
     "precision": (lambda v: v in PRECISIONS, f"one of {', '.join(PRECISIONS)} (docs/performance.md)"),
+    "target_domain_loss": (lambda v: isinstance(v, bool),
+                           "true or false (train against the target domain's items only: cross-domain data)"),
     "catalogue_chunk": (lambda v: _is_int(v) and v >= 0,
                         "an integer >= 0 (targets per chunk of the catalogue softmax; 0: one block)"),
     "sampled_negatives": (lambda v: _is_int(v) and v >= 1, "an integer >= 1 (negatives of the sampled losses)"),

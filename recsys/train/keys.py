@@ -28,6 +28,7 @@ TRAINER_HELP = {
     "sampled_distribution": "where sampled negatives come from: uniform or popularity",
     "gbce_t": "gSASRec's calibration t",
     "catalogue_chunk": "targets per chunk of the catalogue softmax (0: one block)",
+    "target_domain_loss": "cross-domain data: BCE negatives / the softmax over the target's domain only",
     "length_buckets": "batch windows of similar length and trim their padding (faster on short histories)",
     "MAX_ITEM_LIST_LENGTH": "the longest history a sequential model reads",
     "tie_policy": "how tied scores rank (docs/metrics.md)",
@@ -67,7 +68,7 @@ def trainer_keys() -> list[tuple[str, object, str, str]]:
 
     defaults = {**DEFAULTS, **SAMPLED_LOSS_DEFAULTS, "eval_step": 1, "weight_decay": 0.0, "min_epochs": 0,
                 "scheduler": "none", "sequence_loss": "model", "precision": "fp32", "eval_negatives": 0,
-                "length_buckets": False, "MAX_ITEM_LIST_LENGTH": 50, "catalogue_chunk": DEFAULT_CHUNK}
+                "length_buckets": False, "target_domain_loss": False, "MAX_ITEM_LIST_LENGTH": 50, "catalogue_chunk": DEFAULT_CHUNK}
     rows = []
     for key in sorted(TRAINER_KEYS, key=str.lower):
         default = defaults.get(key)

@@ -36,6 +36,7 @@ from recsys.data.tensors import (
 )
 from recsys.models.protocol import own_sequence_loss
 from recsys.nn.catalogue_softmax import DEFAULT_CHUNK, catalogue_cross_entropy
+from recsys.nn.domain_losses import DomainCandidates, describe
 from recsys.nn.sampled_softmax import DISTRIBUTIONS, gbce, item_probabilities, sampled_softmax
 from recsys.recbole.interaction import interaction
 
@@ -119,8 +120,12 @@ class FullSequence(Objective):
 
     def __init__(self, model, tensors, batch_size, max_len: int, length_buckets: bool = False,
                  sequence_loss: str = "model", catalogue_chunk: int = DEFAULT_CHUNK,
-                 sampled_options: dict | None = None):
+                 sampled_options: dict | None = None, domain_codes=None):
         super().__init__(model, tensors, batch_size)
+        # target_domain_loss: negatives and the softmax drawn from the target's domain (recsys.nn.domain_losses)
+        self.domains = DomainCandidates(domain_codes) if domain_codes is not None else None
+        if self.domains is not None and sequence_loss in ("sampled", "gbce"):
+            raise ValueError(f"target_domain_loss applies to sequence_loss model (CE / BPR) and bce, not {sequence_loss!r}")
         self.catalogue_chunk = catalogue_chunk
         self.sampled = {**SAMPLED_LOSS_DEFAULTS, **(sampled_options or {})}
         if self.sampled["sampled_distribution"] not in DISTRIBUTIONS:
@@ -177,7 +182,8 @@ class FullSequence(Objective):
             negs = None
             if self.sequence_loss == "bce" or self.loss_type != "CE":  # drawn for the whole batch, then shared
                 negs = torch.zeros_like(y)
-                negs[y > 0] = torch.randint(1, self.t.n_items + 1, (int((y > 0).sum()),), generator=gen)
+                negs[y > 0] = (self.domains.negatives(y[y > 0], gen) if self.domains is not None else
+                               torch.randint(1, self.t.n_items + 1, (int((y > 0).sum()),), generator=gen))
                 negs = negs[shard.rows].to(dev)
             loss = self.run(lambda: self._loss(xs, ys, negs, gen))
             yield shard.weigh(loss), shard.n_local
@@ -199,6 +205,8 @@ class FullSequence(Objective):
             logits = torch.cat([(hv * weight[yv]).sum(-1), (hv * weight[neg]).sum(-1)])
             labels = torch.cat([torch.ones(len(yv), device=x.device), torch.zeros(len(yv), device=x.device)])
             return F.binary_cross_entropy_with_logits(logits, labels) * 2  # sum of both terms, per target
+        if self.loss_type == "CE" and self.domains is not None:  # the softmax over the target domain's items
+            return self.domains.softmax_ce(lambda rows, items: hv[rows] @ weight[items].T, yv)
         if self.loss_type == "CE":  # the catalogue softmax, chunked: never a whole [targets x items] block
             if not self.catalogue_chunk:
                 return F.cross_entropy(hv @ weight.T, yv)
@@ -316,10 +324,13 @@ def choose_objective(model, spec, requested: str) -> str:
 
 def build_objective(name: str, model, tensors: DatasetTensors, batch_size: int, max_len: int,
                     length_buckets: bool = False, sequence_loss: str = "model",
-                    catalogue_chunk: int = DEFAULT_CHUNK, sampled_options: dict | None = None) -> Objective:
+                    catalogue_chunk: int = DEFAULT_CHUNK, sampled_options: dict | None = None,
+                    domain_codes=None) -> Objective:
     if name == "full_sequence":
         return FullSequence(model, tensors, batch_size, max_len, length_buckets, sequence_loss, catalogue_chunk,
-                            sampled_options)
+                            sampled_options, domain_codes)
+    if domain_codes is not None:
+        raise ValueError(f"target_domain_loss applies to the full_sequence objective only, not {name}")
     if sequence_loss != "model":
         raise ValueError(f"sequence_loss={sequence_loss!r} applies to the full_sequence objective only, not {name}")
     if name == "prefix":
@@ -348,6 +359,8 @@ def loss_family(model, objective: str, settings: dict) -> tuple[str, str]:
     if objective in ("full_sequence", "prefix"):
         seq = settings.get("sequence_loss", "model") if objective == "full_sequence" else "model"
         opts = {**SAMPLED_LOSS_DEFAULTS, **{k: settings[k] for k in SAMPLED_LOSS_DEFAULTS if k in settings}}
+        if settings.get("target_domain_loss") and objective == "full_sequence":
+            return describe("bce" if seq == "bce" or loss_type == "BPR" else "ce")
         if seq == "bce":
             return "bce", "binary cross-entropy, 1 uniform negative per target"
         if seq == "sampled":

@@ -99,6 +99,15 @@ def backbone_options(model, settings: dict, name: str) -> None:
         raise ConfigError(f"{name}: attention = {settings.get('attention', 'softmax')!r}: {exc}") from exc
 
 
+def target_domain_codes(tensors, settings: dict):
+    """Item domain codes when the run trains against the target domain only (``target_domain_loss``)."""
+    if not settings.get("target_domain_loss"):
+        return None
+    from recsys.eval.domains import item_domains
+
+    return item_domains(tensors)[1]
+
+
 def item_space(ds: PreparedDataset) -> str:
     """A fingerprint of the item index (which item sits at which row of every item table): checkpoints
     can only be merged within one item space."""
@@ -205,7 +214,8 @@ def prepare_run(model_name: str, ds: PreparedDataset, overrides: dict, seed: int
     objective = build_objective(objective_name, model, tensors, int(settings["train_batch_size"]), max_len,
                                 bool(settings.get("length_buckets", False)), str(settings.get("sequence_loss", "model")),
                                 int(settings.get("catalogue_chunk", DEFAULT_CHUNK)),
-                                {k: settings[k] for k in SAMPLED_LOSS_DEFAULTS if k in settings})
+                                {k: settings[k] for k in SAMPLED_LOSS_DEFAULTS if k in settings},
+                                domain_codes=target_domain_codes(tensors, settings))
     phases = training_phases(cls, model, settings)
     score_fn = (ctr_score_function(model, tensors) if ds.task in CTR_TASKS
                 else score_function(model, max_len, causal=spec.full_sequence))

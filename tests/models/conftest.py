@@ -15,3 +15,18 @@ def built():
     tensors = DatasetTensors(ds)
     inputs, metas = model_inputs(get_model_spec("HNLMRec").needs, ds, tensors, {})
     return ds, tensors, inputs, metas
+
+
+@pytest.fixture(scope="session")
+def cdr(shared_data):
+    """cdr-ml-genres: ml-latest-small split into two domains by genre group (the cross-domain model tests)."""
+    from recsys.data import prepare
+
+    return prepare("cdr-ml-genres", shared_data, progress=False)
+
+
+@pytest.fixture(scope="session")
+def tensors(cdr):
+    from recsys.data.tensors import DatasetTensors
+
+    return DatasetTensors(cdr)

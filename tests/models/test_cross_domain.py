@@ -11,7 +11,7 @@ import torch
 from recsys.bench.run_types import train_model
 from recsys.data import schema as S
 from recsys.data.prepare import PreparedDataset
-from recsys.data.tensors import DatasetTensors, with_training_items
+from recsys.data.tensors import with_training_items
 from recsys.llm.inputs import model_inputs
 from recsys.models.registry import get_model_spec
 from recsys.recbole.dataset_view import TrainDatasetView
@@ -20,18 +20,6 @@ from recsys.train.run import train_run
 
 SMALL = {"hidden_size": 32, "inner_size": 64, "n_layers": 1, "n_heads": 1, "MAX_ITEM_LIST_LENGTH": 20,
          "hidden_dropout_prob": 0.2, "attn_dropout_prob": 0.2}
-
-
-@pytest.fixture(scope="module")
-def cdr(shared_data):
-    from recsys.data import prepare
-
-    return prepare("cdr-ml-genres", shared_data, progress=False)
-
-
-@pytest.fixture(scope="module")
-def tensors(cdr):
-    return DatasetTensors(cdr)
 
 
 def build(name, cdr, tensors, **extra):
@@ -242,7 +230,7 @@ def test_learns_and_beats_the_per_domain_popularity_ranking(name, cdr):
         assert "augment-nearest-text" in backends and run.fit["epochs_run"] == 6
 
 
-@pytest.mark.parametrize("name", ["LLM4CDSR", "LLM-EDT"])
+@pytest.mark.parametrize("name", ["LLM4CDSR", "LLM-EDT", "C2DSR"])
 def test_runs_inside_recboles_own_trainer(name, cdr, tensors):
     from recbole.data import create_dataset, data_preparation
     from recbole.trainer import Trainer

@@ -10,11 +10,17 @@ from recbole.utils import InputType
 from torch import nn
 
 from recsys.models.cross_domain.threads import (
-    DomainNegatives,
     check_domains,
     id_residual_rows,
+    item_table,
     soft_contrastive,
 )
+from recsys.models.protocol import config_value
+from recsys.nn.domain_losses import DOMAIN_OBJECTIVES, DomainCandidates, describe
+
+#: objective keys every cross-domain model reads: RecBole's ``loss_type`` (BCE: ``bce_negatives``
+#: target-domain negatives per position; CE: softmax over the target domain's items)
+OBJECTIVE_DEFAULTS = {"loss_type": "BCE", "bce_negatives": 1, "item_table": "trainable"}
 
 
 class ProfileAdapter(nn.Module):
@@ -42,30 +48,55 @@ class CrossDomainSequential(SequentialRecommender):
     input_type = InputType.POINTWISE
     NAME = "cross-domain model"
 
-    def text_inputs(self, config, d: int, id_residual: str) -> tuple[np.ndarray, np.ndarray]:
-        """Buffers ``item_domain``, ``llm_table``, ``id_rows``; the adapter ``Linear(D->D/2)->Linear(D/2->d)``
-        and the ID residual table ``item_embedding``. Returns (text embeddings, domain codes)."""
-        missing = [k for k in ("item_text_embeddings", "item_domains") if config[k] is None]
-        if missing:
-            raise ValueError(f"{self.NAME} needs config keys {missing}: item text embeddings and item domains "
-                             "aligned with the dataset's item ids. recsys's pipeline adds them "
-                             "(recsys.llm.inputs.model_inputs); inside RecBole, build them with model_inputs and "
-                             "align_to_recbole")
+    def objective_inputs(self, config, defaults: dict) -> None:
+        """``objective`` (bce / ce over the target domain), ``k`` negatives, the recorded ``loss_family``."""
+        loss_type = str(config_value(config, "loss_type", defaults)).upper()
+        self.objective = {"BCE": "bce", "CE": "ce"}.get(loss_type)
+        if self.objective not in DOMAIN_OBJECTIVES:
+            raise ValueError(f"{self.NAME}: loss_type must be BCE or CE (both over the target domain), got {loss_type!r}")
+        self.loss_type = loss_type
+        self.k = int(config_value(config, "bce_negatives", defaults))
+        if self.k < 1:
+            raise ValueError(f"{self.NAME}: bce_negatives must be >= 1, got {self.k}")
+        self.loss_family = describe(self.objective, self.k)
+
+    def text_inputs(self, config, d: int, id_residual: str, table: str = "trainable") -> tuple[np.ndarray, np.ndarray]:
+        """Buffers ``item_domain``, ``id_rows``; the text table ``llm_table`` (a parameter initialised from the
+        text embeddings when ``table = "trainable"``, else a frozen buffer); the adapter
+        ``Linear(D->D/2)->Linear(D/2->d)`` and the ID residual table ``item_embedding``.
+        Returns (text embeddings, domain codes)."""
+        if config["item_text_embeddings"] is None:
+            raise ValueError(f"{self.NAME} needs config key item_text_embeddings: item text embeddings aligned with "
+                             "the dataset's item ids. recsys's pipeline adds them (recsys.llm.inputs.model_inputs); "
+                             "inside RecBole, build them with model_inputs and align_to_recbole")
         text = np.asarray(config["item_text_embeddings"], dtype=np.float32)
         if len(text) != self.n_items:
             raise ValueError(f"{self.NAME}: item_text_embeddings has {len(text)} rows, the dataset has {self.n_items} "
                              "item ids (including padding 0): align it with the dataset")
-        codes = check_domains(config["item_domains"], self.n_items, self.NAME)
+        codes = self.domain_inputs(config)
         has_text = np.asarray(config["item_has_text"] if config["item_has_text"] is not None
                               else np.abs(text).sum(1) > 0, dtype=bool)
-        self.register_buffer("item_domain", torch.from_numpy(codes))
-        self.register_buffer("llm_table", torch.from_numpy(text))
+        self.item_table = table
+        values = item_table(text, table)
+        if isinstance(values, nn.Parameter):
+            self.llm_table = values
+        else:
+            self.register_buffer("llm_table", values)
         self.register_buffer("id_rows", torch.from_numpy(id_residual_rows(has_text, id_residual)))
         width = text.shape[1]
         self.adapter = nn.Sequential(nn.Linear(width, max(width // 2, d)), nn.Linear(max(width // 2, d), d))
         self.item_embedding = nn.Embedding(self.n_items, d, padding_idx=0)  # ID residual
-        self.negatives = DomainNegatives(codes)
         return text, codes
+
+    def domain_inputs(self, config) -> np.ndarray:
+        """Buffer ``item_domain`` (0/1, padding -1) and ``candidates`` (the target-domain pools of the losses)."""
+        if config["item_domains"] is None:
+            raise ValueError(f"{self.NAME} needs config key item_domains: each item's domain code aligned with the "
+                             "dataset's item ids (recsys.llm.inputs.model_inputs; inside RecBole, align_to_recbole)")
+        codes = check_domains(config["item_domains"], self.n_items, self.NAME)
+        self.register_buffer("item_domain", torch.from_numpy(codes))
+        self.candidates = DomainCandidates(codes)
+        return codes
 
     def profile_inputs(self, config, d: int, beta: float) -> None:
         """``profile``: the profile adapter when profiles are given (required when ``beta > 0``)."""

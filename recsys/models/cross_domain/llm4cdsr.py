@@ -34,6 +34,7 @@ from recsys.models.cross_domain.threads import (
     attention_allowed,
     bce,
     domain_mask,
+    item_table,
     pca_table,
     soft_contrastive,
 )
@@ -43,7 +44,7 @@ from recsys.models.registry import register_model
 DEFAULTS = {"hidden_size": 64, "inner_size": 256, "n_layers": 2, "n_heads": 2, "hidden_dropout_prob": 0.5,
             "attn_dropout_prob": 0.5, "hidden_act": "gelu", "layer_norm_eps": 1e-12, "initializer_range": 0.02,
             "alpha": 0.1, "beta": 0.1, "tau": 1.0, "causal": True, "independent_negatives": False,
-            "id_residual": "missing", "loss_type": "BCE"}
+            "id_residual": "missing", "loss_type": "BCE", "bce_negatives": 1, "item_table": "trainable"}
 NEEDS = ("item_text_embeddings", "item_has_text", "item_domains", "user_profile_embeddings")
 
 
@@ -63,14 +64,18 @@ class LLM4CDSR(CrossDomainSequential):
         self.alpha, self.beta, self.tau = float(config_value(config, "alpha", DEFAULTS)), float(config_value(config, "beta", DEFAULTS)), float(config_value(config, "tau", DEFAULTS))
         self.causal = bool(config_value(config, "causal", DEFAULTS))
         self.independent_negatives = bool(config_value(config, "independent_negatives", DEFAULTS))
-        self.loss_type = "BCE"
-        self.loss_family = ("bce", "binary cross-entropy, 1 target-domain negative per position")
-        text, codes = self.text_inputs(config, d, str(config_value(config, "id_residual", DEFAULTS)))
-        table = np.zeros((self.n_items, d), dtype=np.float32)  # frozen per-domain PCA tables, one row per item
+        self.objective_inputs(config, DEFAULTS)
+        mode = str(config_value(config, "item_table", DEFAULTS))
+        text, codes = self.text_inputs(config, d, str(config_value(config, "id_residual", DEFAULTS)), mode)
+        table = np.zeros((self.n_items, d), dtype=np.float32)  # per-domain PCA tables, one row per item
         for dom in (0, 1):
             rows = np.flatnonzero(codes == dom)
             table[rows] = pca_table(text, rows, d)
-        self.register_buffer("domain_table", torch.from_numpy(table))
+        values = item_table(table, mode)  # trainable from the PCA rows, or frozen as the official code
+        if isinstance(values, nn.Parameter):
+            self.domain_table = values
+        else:
+            self.register_buffer("domain_table", values)
         self.domain_id_embedding = nn.Embedding(self.n_items, d, padding_idx=0)  # ID residual, domain threads
         dropout, attn = float(config_value(config, "hidden_dropout_prob", DEFAULTS)), float(config_value(config, "attn_dropout_prob", DEFAULTS))
         args = (d, int(config_value(config, "n_layers", DEFAULTS)), int(config_value(config, "n_heads", DEFAULTS)), int(config_value(config, "inner_size", DEFAULTS)),
@@ -88,7 +93,7 @@ class LLM4CDSR(CrossDomainSequential):
     mixed_items = CrossDomainSequential.adapted_items  # the mixed thread's item vectors
 
     def domain_items(self, items: torch.Tensor | None = None) -> torch.Tensor:
-        """Domain-thread item vectors: frozen per-domain PCA row + ID residual."""
+        """Domain-thread item vectors: per-domain PCA row (trainable or frozen) + ID residual."""
         if items is None:
             return self.domain_table + self.domain_id_embedding.weight * self.id_rows[:, None]
         return self.domain_table[items] + self.domain_id_embedding(items) * self.id_rows[items, None]
@@ -108,9 +113,13 @@ class LLM4CDSR(CrossDomainSequential):
             states.append(self.domain_threads[dom](xd, attention_allowed(mask, self.causal)))
         return h_mixed, torch.stack(states)
 
-    def _pair_score(self, h_mixed, h_domain, items, domains):
-        """Score of ``items`` (one per row) in both thread terms; ``h_domain`` already picked per row's domain."""
-        return (h_mixed * self.mixed_items(items)).sum(-1) + (h_domain * self.domain_items(items)).sum(-1)
+    def _pair_score(self, h_mixed, h_domain, items, neg_domain=None):
+        """Score of ``items`` (``[n]``, or ``[n, k]`` negatives) in both thread terms; ``h_domain`` is already
+        picked per row's domain. ``neg_domain``: other items for the domain term (``independent_negatives``)."""
+        if items.dim() == 2:
+            h_mixed, h_domain = h_mixed[:, None], h_domain[:, None]
+        other = items if neg_domain is None else neg_domain
+        return (h_mixed * self.mixed_items(items)).sum(-1) + (h_domain * self.domain_items(other)).sum(-1)
 
     # -- training ---------------------------------------------------------------------------
     def full_sequence_loss(self, inputs: torch.Tensor, targets: torch.Tensor, gen=None,
@@ -121,17 +130,22 @@ class LLM4CDSR(CrossDomainSequential):
         dy = self.item_domain[y]
         hm = h_mixed[mask]
         hd = torch.where(dy[:, None] == 0, h_dom[0][mask], h_dom[1][mask])
-        neg = self.negatives(y, dy, gen)
-        neg_domain = self.negatives(y, dy, gen) if self.independent_negatives else neg
-        pos_score = self._pair_score(hm, hd, y, dy)
-        neg_score = (hm * self.mixed_items(neg)).sum(-1) + (hd * self.domain_items(neg_domain)).sum(-1)
-        loss = bce(pos_score, neg_score)
+        loss = self.target_loss(hm, hd, y, gen)
         if self.alpha > 0:
             loss = loss + self.alpha * self.item_contrastive_loss(inputs, gen)
         if self.beta > 0 and self.profile is not None and users is not None:
             last = (inputs > 0).sum(1).clamp(min=1) - 1
             loss = loss + self.beta * self.profile.loss(users, h_mixed[torch.arange(len(inputs)), last], self.tau)
         return loss
+
+    def target_loss(self, hm: torch.Tensor, hd: torch.Tensor, y: torch.Tensor, gen=None) -> torch.Tensor:
+        """The objective over the target domain: softmax CE over its items, or BCE with k of its items."""
+        if self.objective == "ce":
+            return self.candidates.softmax_ce(
+                lambda rows, items: hm[rows] @ self.mixed_items(items).T + hd[rows] @ self.domain_items(items).T, y)
+        neg = self.candidates.negatives(y, gen, self.k)
+        neg_domain = self.candidates.negatives(y, gen, self.k) if self.independent_negatives else None
+        return bce(self._pair_score(hm, hd, y), self._pair_score(hm, hd, neg, neg_domain))
 
     def item_contrastive_loss(self, inputs: torch.Tensor, gen=None) -> torch.Tensor:
         """One random item of each domain per sequence (sequences holding both), through the adapter."""
@@ -172,4 +186,4 @@ class LLM4CDSR(CrossDomainSequential):
         hm, hd = self.last_states(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
         items = interaction[self.ITEM_ID]
         dom = self.item_domain[items]
-        return self._pair_score(hm, torch.where(dom[:, None] == 0, hd[0], hd[1]), items, dom)
+        return self._pair_score(hm, torch.where(dom[:, None] == 0, hd[0], hd[1]), items)

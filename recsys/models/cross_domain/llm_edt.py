@@ -44,8 +44,13 @@ DEFAULTS = {"hidden_size": 64, "inner_size": 256, "n_layers": 2, "n_heads": 1, "
             "attn_dropout_prob": 0.5, "hidden_act": "gelu", "layer_norm_eps": 1e-12, "initializer_range": 0.02,
             "beta": 0.5, "tau": 1.0, "adapter_size": 32, "adapter_dropout": 0.3, "causal": True,
             "id_residual": "missing", "edt_phase": "one_for_all", "domain_epochs": None,
-            "domain_learning_rate": 1e-4, "loss_type": "BCE"}
+            "domain_learning_rate": 1e-4, "loss_type": "BCE", "bce_negatives": 1, "item_table": "trainable",
+            "domain_loss": "domain_term"}
 PHASES = ("one_for_all", "domain")
+#: what phase 2 trains on: ``domain_term`` (the official code: each domain's loss on <adapter_d(h_d), E>
+#: alone; prediction still adds the frozen global term) or ``summed`` (the loss on the score prediction uses,
+#: <h_global, E> + <adapter_d(h_d), E>)
+DOMAIN_LOSSES = ("domain_term", "summed")
 #: parameters phase 2 trains (everything else is phase 1's and stays frozen there)
 DOMAIN_PARAMS = r"^(domain_position|domain_adapter|profile)\."
 NEEDS = ("item_text_embeddings", "item_has_text", "item_domains", "user_profile_embeddings", "training_augmentation")
@@ -79,9 +84,12 @@ class LLMEDT(CrossDomainSequential):
         d = self.d = int(config_value(config, "hidden_size", DEFAULTS))
         self.beta, self.tau = float(config_value(config, "beta", DEFAULTS)), float(config_value(config, "tau", DEFAULTS))
         self.causal = bool(config_value(config, "causal", DEFAULTS))
-        self.loss_type = "BCE"
-        self.loss_family = ("bce", "binary cross-entropy, 1 target-domain negative per position")
-        self.text_inputs(config, d, str(config_value(config, "id_residual", DEFAULTS)))
+        self.objective_inputs(config, DEFAULTS)
+        self.domain_loss = str(config_value(config, "domain_loss", DEFAULTS))
+        if self.domain_loss not in DOMAIN_LOSSES:
+            raise ValueError(f"LLM-EDT: domain_loss must be one of {DOMAIN_LOSSES}, got {self.domain_loss!r}")
+        self.text_inputs(config, d, str(config_value(config, "id_residual", DEFAULTS)),
+                         str(config_value(config, "item_table", DEFAULTS)))
         dropout, attn = float(config_value(config, "hidden_dropout_prob", DEFAULTS)), float(config_value(config, "attn_dropout_prob", DEFAULTS))
         self.mixed_position = nn.Embedding(self.max_seq_length, d)
         self.backbone = ThreadEncoder(d, int(config_value(config, "n_layers", DEFAULTS)), int(config_value(config, "n_heads", DEFAULTS)),
@@ -150,24 +158,37 @@ class LLMEDT(CrossDomainSequential):
                            users: torch.Tensor | None = None) -> torch.Tensor:
         mask = targets > 0
         y = targets[mask]
-        dy = self.item_domain[y]
-        neg = self.negatives(y, dy, gen)
         if self.phase == "one_for_all":
             hg = self.encode_global(inputs)[mask]
-            return bce((hg * self.items(y)).sum(-1), (hg * self.items(neg)).sum(-1))
-        with torch.no_grad():  # phase 1 is frozen: its states and item vectors are constants here
+            return self.target_loss(hg, y, gen)
+        with torch.no_grad():  # phase 1 is frozen: its states are constants here
             hg = self.encode_global(inputs)[mask]
-            ey, en = self.items(y), self.items(neg)
+        dy = self.item_domain[y]
         h_dom = self.encode_domains(inputs)
         hd = torch.where(dy[:, None] == 0, h_dom[0][mask], h_dom[1][mask])
-        pos = (hg * ey).sum(-1) + (hd * ey).sum(-1)
-        negs = (hg * en).sum(-1) + (hd * en).sum(-1)
-        loss = sum(bce(pos[dy == dom], negs[dy == dom]) for dom in (0, 1) if bool((dy == dom).any()))
+        h = hd if self.domain_loss == "domain_term" else hg + hd  # <hg, E> + <hd, E> = <hg + hd, E>
+        loss = sum(self.target_loss(h[dy == dom], y[dy == dom], gen, frozen_items=True)
+                   for dom in (0, 1) if bool((dy == dom).any()))
         if self.beta > 0 and self.profile is not None and users is not None:
             rows, last = torch.arange(len(inputs)), (inputs > 0).sum(1).clamp(min=1) - 1
             state = (h_dom[0][rows, last] + h_dom[1][rows, last]) / 2
             loss = loss + self.beta * self.profile.loss(users, state, self.tau)
         return loss
+
+    def target_loss(self, h: torch.Tensor, y: torch.Tensor, gen=None, frozen_items: bool = False) -> torch.Tensor:
+        """The objective over the target domain for states ``h`` (one per target): softmax CE over its items,
+        or BCE with k of its items. ``frozen_items``: item vectors are phase 1's constants (phase 2)."""
+        def vectors(items):
+            if not frozen_items:
+                return self.items(items)
+            with torch.no_grad():
+                return self.items(items)
+
+        if self.objective == "ce":
+            return self.candidates.softmax_ce(lambda rows, items: h[rows] @ vectors(items).T, y)
+        neg = self.candidates.negatives(y, gen, self.k)
+        hn = h[:, None] if neg.dim() == 2 else h
+        return bce((h * vectors(y)).sum(-1), (hn * vectors(neg)).sum(-1))
 
     # -- prediction -------------------------------------------------------------------------
     def last_states(self, item_seq, item_seq_len):

@@ -8,9 +8,11 @@ output at t, whatever the target's domain. Every position may attend to itself (
 position then still has its position embedding as a query) and, with ``causal``, only to
 earlier positions: a position never sees its own target.
 
-Item representations come from frozen text embeddings; items *without* real text (a recipe
-with partial coverage; Food-Kitchen has none) would all share one vector per domain, so they
-get a trainable ID residual (``id_residual = "missing"``; ``"all"`` / ``"none"`` to change it).
+Item representations come from text embeddings, a trainable table initialised from them
+(``item_table = "trainable"``, default) or frozen (``"frozen"``, the official code's
+``from_pretrained``); items *without* real text (a recipe with partial coverage; Food-Kitchen has
+none) would all start from one vector per domain, so they get a trainable ID residual
+(``id_residual = "missing"``; ``"all"`` / ``"none"`` to change it).
 """
 
 from __future__ import annotations
@@ -21,7 +23,12 @@ import torch.nn.functional as F
 from recbole.model.layers import TransformerEncoder
 from torch import nn
 
+from recsys.nn.domain_losses import bce_loss as bce  # noqa: F401  (the models' BCE; k negatives allowed)
+
 ID_RESIDUAL = ("missing", "all", "none")
+#: how the text-derived item tables train: "trainable" (initialised from the text embeddings, the
+#: design the LLM4CDSR authors describe) or "frozen" (the official code's ``from_pretrained`` tables)
+ITEM_TABLES = ("trainable", "frozen")
 
 
 def attention_allowed(keys: torch.Tensor, causal: bool = True) -> torch.Tensor:
@@ -77,29 +84,6 @@ def soft_contrastive(x: torch.Tensor, y: torch.Tensor, tau: float = 1.0) -> torc
     return (a + b) / 2
 
 
-class DomainNegatives:
-    """One uniform negative per target from the target's own domain (its candidates at evaluation)."""
-
-    def __init__(self, item_domain: np.ndarray):
-        codes = np.asarray(item_domain)
-        self.pools = [torch.from_numpy(np.flatnonzero(codes == d)) for d in range(int(codes.max()) + 1)]
-
-    def __call__(self, targets: torch.Tensor, domains: torch.Tensor, gen=None) -> torch.Tensor:
-        out = torch.zeros_like(targets)
-        for d, pool in enumerate(self.pools):
-            rows = domains == d
-            if rows.any() and len(pool):
-                pick = torch.randint(0, len(pool), (int(rows.sum()),), generator=gen)
-                out[rows] = pool[pick]
-        return out
-
-
-def bce(pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
-    """Binary cross-entropy of positives against their negatives, summed over both, mean per target."""
-    return F.binary_cross_entropy_with_logits(pos, torch.ones_like(pos)) + \
-        F.binary_cross_entropy_with_logits(neg, torch.zeros_like(neg))
-
-
 def pca_table(embeddings: np.ndarray, rows: np.ndarray, dim: int) -> np.ndarray:
     """PCA-``dim`` projections of ``embeddings[rows]`` (fitted on those rows), scaled to mean row norm 1."""
     x = embeddings[rows].astype(np.float64)
@@ -132,3 +116,12 @@ def id_residual_rows(has_text: np.ndarray, mode: str) -> np.ndarray:
             "none": np.zeros(len(has_text), dtype=bool)}[mode].astype(np.float32)
     rows[0] = 0.0
     return rows
+
+
+def item_table(values: np.ndarray, mode: str) -> torch.Tensor:
+    """A text-derived item table: an ``nn.Parameter`` (``trainable``) or a plain tensor to register as a
+    buffer (``frozen``)."""
+    if mode not in ITEM_TABLES:
+        raise ValueError(f"item_table must be one of {ITEM_TABLES}, got {mode!r}")
+    table = torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32))
+    return nn.Parameter(table) if mode == "trainable" else table
