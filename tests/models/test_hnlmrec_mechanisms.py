@@ -46,7 +46,6 @@ def test_the_adapter_aligns_with_the_collaborative_space(built):
     aligned = _train(make(built))
     assert aligned.last_terms["align"] < 0.9  # cos(adapter(h), CF embedding of h's item) > 0.1 on average
     none = _train(make(built, align_weight=0.0))
-    users, items = aligned.pair_keys // aligned.n_item_ids, aligned.pair_keys % aligned.n_item_ids
     with torch.no_grad():
         known = aligned.pair_found & (aligned.pair_items > 0)
         cos = lambda m: torch.nn.functional.cosine_similarity(  # noqa: E731
