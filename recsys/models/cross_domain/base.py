@@ -18,10 +18,6 @@ from recsys.models.cross_domain.threads import (
 from recsys.models.protocol import config_value
 from recsys.nn.domain_losses import DOMAIN_OBJECTIVES, DomainCandidates, describe
 
-#: objective keys every cross-domain model reads: RecBole's ``loss_type`` (BCE: ``bce_negatives``
-#: target-domain negatives per position; CE: softmax over the target domain's items)
-OBJECTIVE_DEFAULTS = {"loss_type": "BCE", "bce_negatives": 1, "item_table": "trainable"}
-
 
 class ProfileAdapter(nn.Module):
     """Frozen profile embeddings -> ``Linear(P -> P/2) -> Linear(P/2 -> d)``; rows of users without a profile are 0."""
@@ -77,11 +73,7 @@ class CrossDomainSequential(SequentialRecommender):
         has_text = np.asarray(config["item_has_text"] if config["item_has_text"] is not None
                               else np.abs(text).sum(1) > 0, dtype=bool)
         self.item_table = table
-        values = item_table(text, table)
-        if isinstance(values, nn.Parameter):
-            self.llm_table = values
-        else:
-            self.register_buffer("llm_table", values)
+        item_table(self, "llm_table", text, table)
         self.register_buffer("id_rows", torch.from_numpy(id_residual_rows(has_text, id_residual)))
         width = text.shape[1]
         self.adapter = nn.Sequential(nn.Linear(width, max(width // 2, d)), nn.Linear(max(width // 2, d), d))

@@ -71,11 +71,7 @@ class LLM4CDSR(CrossDomainSequential):
         for dom in (0, 1):
             rows = np.flatnonzero(codes == dom)
             table[rows] = pca_table(text, rows, d)
-        values = item_table(table, mode)  # trainable from the PCA rows, or frozen as the official code
-        if isinstance(values, nn.Parameter):
-            self.domain_table = values
-        else:
-            self.register_buffer("domain_table", values)
+        item_table(self, "domain_table", table, mode)  # trainable from the PCA rows, or frozen as the official code
         self.domain_id_embedding = nn.Embedding(self.n_items, d, padding_idx=0)  # ID residual, domain threads
         dropout, attn = float(config_value(config, "hidden_dropout_prob", DEFAULTS)), float(config_value(config, "attn_dropout_prob", DEFAULTS))
         args = (d, int(config_value(config, "n_layers", DEFAULTS)), int(config_value(config, "n_heads", DEFAULTS)), int(config_value(config, "inner_size", DEFAULTS)),

@@ -118,10 +118,13 @@ def id_residual_rows(has_text: np.ndarray, mode: str) -> np.ndarray:
     return rows
 
 
-def item_table(values: np.ndarray, mode: str) -> torch.Tensor:
-    """A text-derived item table: an ``nn.Parameter`` (``trainable``) or a plain tensor to register as a
-    buffer (``frozen``)."""
+def item_table(module: nn.Module, name: str, values: np.ndarray, mode: str) -> None:
+    """Set ``module.<name>`` to a text-derived item table: an ``nn.Parameter`` (``trainable``) or a buffer
+    (``frozen``); both are saved in the state dict under the same key."""
     if mode not in ITEM_TABLES:
         raise ValueError(f"item_table must be one of {ITEM_TABLES}, got {mode!r}")
     table = torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32))
-    return nn.Parameter(table) if mode == "trainable" else table
+    if mode == "trainable":
+        setattr(module, name, nn.Parameter(table))
+    else:
+        module.register_buffer(name, table)
